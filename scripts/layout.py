@@ -1,0 +1,61 @@
+"""Where things live in a migration's working directory and in the app folder.
+
+    <workdir>/original_mlflow_model/   the download, never modified
+    <workdir>/migration/               reports and source facts before an app exists
+    <workdir>/<app>/migration/         the same, carried into the app by the step that creates it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ORIGINAL_DIR = "original_mlflow_model"
+MIGRATION_DIR = "migration"
+REPORTS_DIR = "reports"
+SOURCE_DIR = "source"
+SOURCE_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class MigrationLayout:
+    """The folders of one migration, from the folder that holds (or will hold) `migration/`."""
+
+    root: Path
+    workdir: Path
+
+    @classmethod
+    def for_workdir(cls, workdir: Path) -> MigrationLayout:
+        workdir = workdir.resolve()
+        return cls(root=workdir, workdir=workdir)
+
+    @classmethod
+    def for_app(cls, app_dir: Path) -> MigrationLayout:
+        app_dir = app_dir.resolve()
+        return cls(root=app_dir, workdir=app_dir.parent)
+
+    @property
+    def original(self) -> Path:
+        return self.workdir / ORIGINAL_DIR
+
+    @property
+    def migration(self) -> Path:
+        return self.root / MIGRATION_DIR
+
+    @property
+    def reports(self) -> Path:
+        return self.migration / REPORTS_DIR
+
+    @property
+    def source(self) -> Path:
+        return self.migration / SOURCE_DIR
+
+    def report_path(self, step: str) -> Path:
+        return self.reports / f"{step}.json"
+
+    def relative(self, path: Path) -> str:
+        """A path as reports record it: relative to the working directory when it is inside it."""
+        try:
+            return path.resolve().relative_to(self.workdir).as_posix()
+        except ValueError:
+            return str(path)

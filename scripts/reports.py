@@ -1,0 +1,83 @@
+"""Step reports: the common envelope, validation against the step's schema, and the atomic write.
+
+Every step writes `migration/reports/<step>.json`. A report that does not match its schema is a bug in
+the step, so it raises instead of being written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from checks.findings import Finding, status_of
+from checks.schema_registry import validation_errors
+from scripts import atomic
+from scripts.layout import MigrationLayout
+
+TOOL_NAME = "agent-migrate"
+
+
+def tool_version() -> str:
+    return version(TOOL_NAME)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class InvalidReport(Exception):
+    """A report that breaks its schema: a bug in the step that built it."""
+
+
+@dataclass
+class StepReport:
+    """A report being built while a step runs; `to_dict` gives the envelope the schema checks."""
+
+    step: str
+    inputs: dict
+    started_at: str = field(default_factory=now)
+    outputs: dict[str, str] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    payload: dict = field(default_factory=dict)
+    finished_at: str | None = None
+
+    @property
+    def status(self) -> str:
+        return status_of(self.findings)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": 1,
+            "step": self.step,
+            "status": self.status,
+            "tool": {"name": TOOL_NAME, "version": tool_version()},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at or now(),
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "findings": [finding.to_dict() for finding in self.findings],
+            "payload": self.payload,
+        }
+
+
+def write_report(layout: MigrationLayout, report: StepReport) -> Path:
+    """Validate `report` against `checks/schemas/<step>.schema.json`, then write it atomically."""
+    report.finished_at = report.finished_at or now()
+    document = report.to_dict()
+    errors = validation_errors(document, report.step)
+    if errors:
+        raise InvalidReport(f"the {report.step} report breaks its schema:\n  " + "\n  ".join(errors))
+    path = layout.report_path(report.step)
+    atomic.write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_report(layout: MigrationLayout, step: str) -> dict | None:
+    """The report a step left, or None when it has not run; JSON errors propagate to the caller."""
+    path = layout.report_path(step)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,50 @@
+"""The one list of commands and step checks: it drives the CLI, `migrate check` and the tests.
+
+Modules are named, not imported, so `migrate --help` stays fast and a step's heavy imports (MLflow)
+load only when that step runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    summary: str
+    # `checks.<module>:<function>` re-deriving this step's facts from files; None for commands that
+    # write no report (check, demo).
+    check: str | None = None
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+    def load_check(self) -> Callable | None:
+        if self.check is None:
+            return None
+        module, function = self.check.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("download", "scripts.download", "Resolve an endpoint to its model version and download it.",
+            check="checks.source:check_download"),
+    Command("analyze", "scripts.analyze", "Describe the downloaded agent: entry file, class, framework, resources.",
+            check="checks.analysis:check_analysis"),
+    Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 only when nothing is an error."),
+    Command("demo", "scripts.demo", "Run the whole pipeline offline on an example agent against the workspace stand-in."),
+)
+
+# Steps that write a report, in pipeline order.
+STEPS: tuple[Command, ...] = tuple(command for command in COMMANDS if command.check is not None)
+
+
+def command_named(name: str) -> Command:
+    for command in COMMANDS:
+        if command.name == name:
+            return command
+    raise KeyError(name)
