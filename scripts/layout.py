@@ -15,6 +15,8 @@ MIGRATION_DIR = "migration"
 REPORTS_DIR = "reports"
 SOURCE_DIR = "source"
 SOURCE_MANIFEST = "manifest.json"
+# What makes a folder an app folder rather than a working directory.
+APP_MARKER = "agent_server"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,17 @@ class MigrationLayout:
     def for_app(cls, app_dir: Path) -> MigrationLayout:
         app_dir = app_dir.resolve()
         return cls(root=app_dir, workdir=app_dir.parent)
+
+    @classmethod
+    def discover(cls, folder: Path) -> MigrationLayout:
+        """The layout seen from `folder`: an app folder (it has `agent_server/`) or a working directory."""
+        if (folder / APP_MARKER).is_dir():
+            return cls.for_app(folder)
+        return cls.for_workdir(folder)
+
+    @property
+    def is_app(self) -> bool:
+        return self.root != self.workdir
 
     @property
     def original(self) -> Path:

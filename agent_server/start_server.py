@@ -1,0 +1,38 @@
+"""`start-server`: serve the agent in `agent_server/agent.py` with MLflow's AgentServer.
+
+Databricks Apps runs this as the app's command; locally `uv run start-server --port 8000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dotenv import load_dotenv
+
+# The app's .env (profile, tracking URI, experiment) must be in the environment before the agent
+# module builds its clients at import time.
+load_dotenv()
+
+from mlflow.genai.agent_server import AgentServer  # noqa: E402
+
+import agent_server.agent  # noqa: E402,F401  (importing registers the @invoke and @stream handlers)
+
+agent_server_instance = AgentServer("ResponsesAgent")
+app = agent_server_instance.app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="start-server", description="Serve the migrated agent.")
+    parser.add_argument("--host", default="0.0.0.0", help="interface to bind (default: all)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    args = parser.parse_args(argv)
+    uvicorn.run("agent_server.start_server:app", host=args.host, port=args.port,
+                workers=args.workers, reload=args.reload)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""`migrate check`: re-verify every step that left a report, from the files alone.
+
+For each step with a report: validate the report against its schema, then run the step's own check,
+which re-derives the facts from the files (hashes, MLmodel, code) instead of trusting the report.
+Exit 0 only when no finding is an error, so a reviewer can trust a green run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from checks.findings import Finding, has_errors
+from checks.render import as_json, as_table
+from checks.schema_registry import validation_errors
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout
+from scripts.steps import STEPS, Command
+
+EXIT_FAILED = 1
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("steps", nargs="*", metavar="STEP",
+                        help=f"steps to check (default: every step that left a report): "
+                             f"{', '.join(step.name for step in STEPS)}")
+    parser.add_argument("--app", type=Path, help="the app folder to check (default: found from --workdir)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+
+
+def report_findings(layout: MigrationLayout, step: Command) -> list[Finding] | None:
+    """Schema findings for the step's report, or None when the step left no report."""
+    path = layout.report_path(step.name)
+    if not path.exists():
+        return None
+    shown = layout.relative(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        return [Finding("CHK002", "error", shown, f"the report is not valid JSON: {error}",
+                        f"re-run `migrate {step.name}` to write it again")]
+    return [
+        Finding("CHK003", "error", shown, f"the report breaks its schema at {line}",
+                f"re-run `migrate {step.name}`; a report must not be edited by hand")
+        for line in validation_errors(document, step.name)
+    ]
+
+
+def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], list[Finding]]:
+    """Run the checks of the named steps (all with reports when none are named): steps checked, findings."""
+    wanted = [step for step in STEPS if not names or step.name in names]
+    checked: list[str] = []
+    findings: list[Finding] = []
+    for step in wanted:
+        schema_findings = report_findings(layout, step)
+        if schema_findings is None:
+            if names:  # asked for by name: its absence is the answer
+                findings.append(Finding("CHK004", "error", layout.relative(layout.report_path(step.name)),
+                                        f"the {step.name} step has no report",
+                                        f"run `migrate {step.name}` first"))
+            continue
+        checked.append(step.name)
+        findings.extend(schema_findings)
+        findings.extend(step.load_check()(layout))
+    if not checked and not names:
+        raise MigrateError(
+            f"no step reports under {layout.reports}: nothing to check",
+            "run `migrate check` in the working directory after `migrate download`, or pass --app APP_DIR",
+            code="CHK001",
+        )
+    return checked, findings
+
+
+def run(args: argparse.Namespace) -> int:
+    unknown = sorted(set(args.steps) - {step.name for step in STEPS})
+    if unknown:
+        raise MigrateError(f"unknown step(s): {', '.join(unknown)}",
+                           f"name steps from: {', '.join(step.name for step in STEPS)}")
+    layout = MigrationLayout.for_app(args.app) if args.app else MigrationLayout.discover(args.workdir)
+    checked, findings = check_steps(layout, args.steps)
+    if args.json:
+        print(as_json(findings, checked=checked, root=str(layout.root)))
+    else:
+        print(f"checked {', '.join(checked) or 'nothing'} in {layout.root}")
+        print(as_table(findings))
+        print("verdict: " + ("FAIL" if has_errors(findings) else "PASS"))
+    return EXIT_FAILED if has_errors(findings) else 0
