@@ -72,3 +72,22 @@ class MigrationLayout:
             return path.resolve().relative_to(self.workdir).as_posix()
         except ValueError:
             return str(path)
+
+
+def find_app(workdir: Path, app: Path | None = None) -> MigrationLayout:
+    """The app folder a step works on: `--app` when given, else the one app folder in the working directory."""
+    from scripts.errors import MigrateError
+
+    if app is not None:
+        if not (app / APP_MARKER).is_dir():
+            raise MigrateError(f"{app} is not an app folder (it has no {APP_MARKER}/)",
+                               "pass the folder `migrate scaffold` created, or run `migrate scaffold` first")
+        return MigrationLayout.for_app(app)
+    candidates = sorted(path for path in workdir.iterdir() if (path / APP_MARKER).is_dir()) if workdir.is_dir() else []
+    if not candidates:
+        raise MigrateError(f"no app folder in {workdir}",
+                           "run `migrate scaffold --app-name NAME` first, or pass --app DIR")
+    if len(candidates) > 1:
+        names = ", ".join(path.name for path in candidates)
+        raise MigrateError(f"several app folders in {workdir}: {names}", "say which one with --app DIR")
+    return MigrationLayout.for_app(candidates[0])

@@ -35,6 +35,8 @@ COMMANDS: tuple[Command, ...] = (
             check="checks.source:check_download"),
     Command("analyze", "scripts.analyze", "Describe the downloaded agent: entry file, class, framework, resources.",
             check="checks.analysis:check_analysis"),
+    Command("scaffold", "scripts.scaffold", "Create the app folder from the scaffold and carry the migration facts in.",
+            check="checks.scaffold:check_scaffold"),
     Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 only when nothing is an error."),
     Command("demo", "scripts.demo", "Run the whole pipeline offline on an example agent against the workspace stand-in."),
 )

@@ -1,0 +1,117 @@
+"""`migrate scaffold`: the app folder, its name rules, refusing to overwrite, and its check."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.scaffold import check_scaffold
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout
+from scripts.scaffold import app_name_problem, scaffold
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A working directory as the download step leaves it: migration/ with a report and source facts."""
+    (tmp_path / "migration" / "reports").mkdir(parents=True)
+    (tmp_path / "migration" / "reports" / "download.json").write_text("{}")
+    (tmp_path / "migration" / "source").mkdir()
+    (tmp_path / "migration" / "source" / "MLmodel").write_text("flavors: {}\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["my-agent", "a1", "agent-2-go", "x" * 30])
+def test_valid_app_names(name):
+    assert app_name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", ["My-Agent", "my_agent", "-agent", "agent-", "a", "x" * 31, "agent.v2", ""])
+def test_invalid_app_names(name):
+    assert app_name_problem(name) is not None
+
+
+def test_a_bad_name_is_refused_with_the_rule_and_nothing_is_written(workdir):
+    with pytest.raises(MigrateError) as error:
+        scaffold(workdir, "My_Agent", force=False)
+    assert "lowercase" in error.value.fix and "my-agent" in error.value.fix
+    assert sorted(path.name for path in workdir.iterdir()) == ["migration"]
+
+
+def test_scaffold_creates_the_app_and_carries_the_migration_facts(workdir):
+    report = scaffold(workdir, "my-agent", force=False)
+    app = workdir / "my-agent"
+    assert (app / "agent_server" / "start_server.py").is_file()
+    assert (app / ".env.example").is_file() and ".env" in (app / ".gitignore").read_text().split()
+    bundle = (app / "databricks.yml").read_text()
+    assert "name: my-agent" in bundle and "my_agent:" in bundle and "__APP" not in bundle
+    assert (app / "migration" / "source" / "MLmodel").is_file()
+    assert (app / "migration" / "reports" / "download.json").is_file()
+    assert (app / "migration" / "reports" / "scaffold.json").is_file()
+    assert not (app / "AGENTS.md").exists() and not (app / "skills").exists()
+    assert {entry["action"] for entry in report.payload["files"]} == {"create"}
+    assert check_scaffold(MigrationLayout.for_app(app)) == []
+    assert not [path for path in workdir.iterdir() if path.name.endswith(".partial")]
+
+
+def test_an_existing_app_is_refused_without_force(workdir):
+    scaffold(workdir, "my-agent", force=False)
+    with pytest.raises(MigrateError, match="already exists") as error:
+        scaffold(workdir, "my-agent", force=False)
+    assert "--force" in error.value.fix
+
+
+def test_force_keeps_what_the_user_changed_and_restores_what_is_missing(workdir):
+    scaffold(workdir, "my-agent", force=False)
+    app = workdir / "my-agent"
+    (app / "README.md").write_text("# my own words\n")
+    (app / "notes.txt").write_text("mine\n")
+    (app / ".env.example").unlink()
+
+    report = scaffold(workdir, "my-agent", force=True)
+    actions = {entry["path"]: entry["action"] for entry in report.payload["files"]}
+    assert actions["README.md"] == "kept" and actions[".env.example"] == "create"
+    assert actions["databricks.yml"] == "unchanged"
+    assert (app / "README.md").read_text() == "# my own words\n"
+    assert (app / "notes.txt").read_text() == "mine\n"
+    assert [finding.code for finding in report.findings] == ["SCF001"]
+
+    # A second forced run still recognises the README as the user's.
+    again = scaffold(workdir, "my-agent", force=True)
+    assert {entry["path"]: entry["action"] for entry in again.payload["files"]}["README.md"] == "kept"
+    assert (app / "README.md").read_text() == "# my own words\n"
+
+
+def test_force_updates_a_file_the_scaffold_wrote_and_nobody_changed(workdir, monkeypatch):
+    import scripts.scaffold as scaffold_module
+
+    scaffold(workdir, "my-agent", force=False)
+    original_render = scaffold_module.render_scaffold
+
+    def newer_scaffold(app_name):
+        rendered = original_render(app_name)
+        rendered["README.md"] += b"\nA line a newer scaffold adds.\n"
+        return rendered
+
+    monkeypatch.setattr(scaffold_module, "render_scaffold", newer_scaffold)
+    report = scaffold(workdir, "my-agent", force=True)
+    assert {entry["path"]: entry["action"] for entry in report.payload["files"]}["README.md"] == "update"
+    assert "A line a newer scaffold adds." in (workdir / "my-agent" / "README.md").read_text()
+
+
+def test_scaffold_without_a_download_says_to_download_first(tmp_path):
+    with pytest.raises(MigrateError, match="download"):
+        scaffold(tmp_path, "my-agent", force=False)
+    assert not (tmp_path / "my-agent").exists()
+
+
+def test_the_check_finds_tooling_in_the_app_and_a_renamed_folder(workdir):
+    scaffold(workdir, "my-agent", force=False)
+    app = workdir / "my-agent"
+    (app / "skills").mkdir()
+    (app / ".gitignore").write_text("__pycache__/\n")
+    (app / "pyproject.toml").unlink()
+    codes = sorted(finding.code for finding in check_scaffold(MigrationLayout.for_app(app)))
+    assert codes == ["SCF003", "SCF004", "SCF005"]
+    renamed = workdir / "other-name"
+    app.rename(renamed)
+    assert "SCF006" in {finding.code for finding in check_scaffold(MigrationLayout.for_app(renamed))}
