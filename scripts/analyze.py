@@ -1,0 +1,493 @@
+"""`migrate analyze`: describe the downloaded agent from its files, without running any of its code.
+
+It reads `original_mlflow_model/` (never writing to it): the MLmodel (model kind, entry file, task,
+artifacts, resources, auth policy), requirements.txt, python_env.yaml, the input example, and the Python
+source through `scripts.agent_source` (agent class, methods, state, frameworks, blocking calls). The
+result is `migration/reports/analyze.json`, the contract the code and resources steps read
+(`checks/schemas/analyze.schema.json`). What needs the user's attention becomes an ANA finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from checks.findings import Finding
+from scripts.agent_source import AgentSource, packages_of, read_agent_source
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout
+from scripts.reports import StepReport, write_report
+
+STEP = "analyze"
+MLMODEL = "MLmodel"
+PYFUNC = "python_function"
+CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
+PICKLED_MODEL = "python_model.pkl"
+REQUIREMENTS = "requirements.txt"
+PYTHON_ENV = "python_env.yaml"
+INPUT_EXAMPLE = "input_example.json"
+
+# MLflow's `mlflow.models.resources.ResourceType` (api_version "1").
+RESOURCE_TYPES = ("serving_endpoint", "lakebase", "vector_search_index", "function", "table", "uc_connection",
+                  "sql_warehouse", "genie_space", "app", "uc_model_service")
+# `metadata.task` MLflow writes for each agent interface.
+TASK_OF_BASE = {"ResponsesAgent": "agent/v1/responses", "ChatAgent": "agent/v2/chat", "ChatModel": "agent/v1/chat"}
+LEGACY_BASES = ("ChatAgent", "ChatModel")
+
+RERUN_DOWNLOAD = "run `migrate download` again to get a complete copy of the model"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Read original_mlflow_model/ (never changing it) and write migration/reports/analyze.json: "
+                          "entry file, agent class, framework, state, artifacts, resources, auth policy.")
+
+
+# ---------------------------------------------------------------------------------------------------- the MLmodel
+
+
+def read_mlmodel(path: Path) -> dict:
+    """The MLmodel file as a mapping; a missing or unreadable one is an error with the fix."""
+    if not path.is_file():
+        raise MigrateError(f"{path} is missing: this is not a complete MLflow model", RERUN_DOWNLOAD, code="ANA020")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise MigrateError(f"{path} is not valid YAML: {error}", RERUN_DOWNLOAD, code="ANA020") from error
+    if not isinstance(document, dict):
+        raise MigrateError(f"{path} is not an MLmodel mapping", RERUN_DOWNLOAD, code="ANA020")
+    return document
+
+
+def pyfunc_flavor(mlmodel: dict) -> dict:
+    flavors = mlmodel.get("flavors")
+    flavor = flavors.get(PYFUNC) if isinstance(flavors, dict) else None
+    return flavor if isinstance(flavor, dict) else {}
+
+
+def model_kind(mlmodel: dict) -> str:
+    """models-from-code (a source file), pickled (a cloudpickled PythonModel) or other (another flavor's loader)."""
+    flavor = pyfunc_flavor(mlmodel)
+    if flavor.get("model_code_path") or flavor.get("loader_module") == CODE_MODEL_LOADER:
+        return "models-from-code"
+    if flavor.get("python_model"):
+        return "pickled"
+    return "other"
+
+
+def entry_file_facts(mlmodel: dict) -> dict | None:
+    """The agent file: MLflow copies `model_code_path` to the artifact root under its own base name."""
+    original = pyfunc_flavor(mlmodel).get("model_code_path")
+    if not original:
+        return None
+    # The logged path is the logging machine's (POSIX or Windows): only its last part names the copy.
+    name = str(original).replace("\\", "/").rsplit("/", 1)[-1]
+    return {"path": name, "model_code_path": str(original)}
+
+
+def resource_entries(block: object, declared_in: str) -> list[dict]:
+    """`{api_version, databricks: {<type>: [{name, on_behalf_of_user?}]}}` as one entry per resource.
+
+    Types MLflow does not list (yet) are kept with `known: false`, so nothing the model declared is dropped.
+    """
+    if not isinstance(block, dict):
+        return []
+    entries = []
+    for provider, types in block.items():
+        if provider == "api_version" or not isinstance(types, dict):
+            continue
+        for resource_type, items in types.items():
+            for item in items if isinstance(items, list) else [items]:
+                name = item.get("name") if isinstance(item, dict) else item
+                on_behalf = item.get("on_behalf_of_user") if isinstance(item, dict) else None
+                entries.append({
+                    "provider": str(provider),
+                    "type": str(resource_type),
+                    "name": None if name is None else str(name),
+                    "on_behalf_of_user": bool(on_behalf),
+                    "known": provider == "databricks" and resource_type in RESOURCE_TYPES,
+                    "declared_in": declared_in,
+                })
+    return entries
+
+
+def auth_policy_facts(mlmodel: dict) -> dict | None:
+    """`auth_policy`: the system policy's resources (the service's own access) and the user policy's scopes."""
+    policy = mlmodel.get("auth_policy")
+    if not isinstance(policy, dict):
+        return None
+    system = policy.get("system_auth_policy") or {}
+    user = policy.get("user_auth_policy") or {}
+    scopes = user.get("api_scopes") if isinstance(user, dict) else None
+    return {
+        "system_resources": resource_entries(system.get("resources") if isinstance(system, dict) else None,
+                                             "auth_policy"),
+        "user_api_scopes": [str(scope) for scope in scopes] if isinstance(scopes, list) else [],
+    }
+
+
+def all_resources(mlmodel: dict) -> list[dict]:
+    """Resources from `resources` and from the auth policy's system resources (MLflow writes one or the other)."""
+    policy = auth_policy_facts(mlmodel)
+    return resource_entries(mlmodel.get("resources"), "resources") + (policy["system_resources"] if policy else [])
+
+
+def resources_api_version(mlmodel: dict) -> str | None:
+    for block in (mlmodel.get("resources"),
+                  ((mlmodel.get("auth_policy") or {}).get("system_auth_policy") or {}).get("resources")):
+        if isinstance(block, dict) and "api_version" in block:
+            return str(block["api_version"])
+    return None
+
+
+def declared_artifacts(mlmodel: dict) -> list[dict]:
+    """`flavors.python_function.artifacts: {key: {path, uri}}`, in key order."""
+    artifacts = pyfunc_flavor(mlmodel).get("artifacts")
+    if not isinstance(artifacts, dict):
+        return []
+    return [{"key": str(key), "path": str((value or {}).get("path", "")), "uri": (value or {}).get("uri")}
+            for key, value in sorted(artifacts.items(), key=lambda item: str(item[0]))]
+
+
+def task_of(mlmodel: dict) -> str | None:
+    metadata = mlmodel.get("metadata")
+    task = metadata.get("task") if isinstance(metadata, dict) else None
+    return None if task is None else str(task)
+
+
+def mlmodel_facts(mlmodel: dict) -> dict:
+    """The facts that come from the MLmodel alone: what `migrate check` can re-derive from its copy in the app."""
+    return {
+        "mlflow_version": mlmodel.get("mlflow_version"),
+        "model_kind": model_kind(mlmodel),
+        "loader_module": pyfunc_flavor(mlmodel).get("loader_module"),
+        "entry_file": entry_file_facts(mlmodel),
+        "task": task_of(mlmodel),
+        "resources": all_resources(mlmodel),
+        "auth_policy": auth_policy_facts(mlmodel),
+        "artifact_keys": [(artifact["key"], artifact["path"]) for artifact in declared_artifacts(mlmodel)],
+        "mlmodel_python_version": pyfunc_flavor(mlmodel).get("python_version"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- other files
+
+
+def parse_requirements(text: str) -> list[dict]:
+    """requirements.txt lines (comments and blanks dropped), each with the package it names when it names one."""
+    entries = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        entry = {"line": line, "kind": "package", "name": None, "specifier": "", "extras": [], "marker": None}
+        if line.startswith("-"):
+            entry["kind"] = "option"  # -r, -c, --extra-index-url, -e ...
+        elif "://" in line.split(";")[0] and " @ " not in line:
+            entry["kind"] = "url"
+        elif line.startswith((".", "/")) or line.endswith((".whl", ".tar.gz", ".zip")):
+            entry["kind"] = "path"
+        else:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                entry["kind"] = "invalid"
+            else:
+                entry.update(name=canonicalize_name(requirement.name), specifier=str(requirement.specifier),
+                             extras=sorted(requirement.extras),
+                             marker=str(requirement.marker) if requirement.marker else None)
+        entries.append(entry)
+    return entries
+
+
+def read_requirements(path: Path) -> list[dict] | None:
+    return parse_requirements(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def python_version_facts(root: Path, mlmodel: dict) -> dict:
+    """The Python the model was logged with: python_env.yaml first, the MLmodel's pyfunc flavor otherwise."""
+    from_mlmodel = pyfunc_flavor(mlmodel).get("python_version")
+    from_env = None
+    env = root / PYTHON_ENV
+    if env.is_file():
+        try:
+            document = yaml.safe_load(env.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            document = None
+        if isinstance(document, dict) and document.get("python"):
+            from_env = str(document["python"])
+    version = from_env or (str(from_mlmodel) if from_mlmodel else None)
+    source = PYTHON_ENV if from_env else (MLMODEL if from_mlmodel else None)
+    return {"version": version, "source": source, "mlmodel": str(from_mlmodel) if from_mlmodel else None}
+
+
+def input_example_facts(root: Path, mlmodel: dict) -> dict:
+    """Whether the model carries an input example, and its shape (Responses `input`, chat `messages`, other)."""
+    info = mlmodel.get("saved_input_example_info")
+    declared = info.get("artifact_path") if isinstance(info, dict) else None
+    relative = str(declared or INPUT_EXAMPLE)
+    path = root / relative
+    facts = {"present": path.is_file(), "path": relative, "declared": declared is not None,
+             "format": None, "keys": []}
+    if facts["present"]:
+        try:
+            example = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            facts["format"] = "invalid"
+            return facts
+        if isinstance(example, dict):
+            facts["keys"] = sorted(str(key) for key in example)
+            facts["format"] = "responses" if "input" in example else "chat" if "messages" in example else "other"
+        else:
+            facts["format"] = "other"
+    return facts
+
+
+def artifact_facts(root: Path, mlmodel: dict, reads: list[dict]) -> dict:
+    """Declared artifacts (does each file exist, where code reads it), files not declared, reads of unknown keys."""
+    declared = declared_artifacts(mlmodel)
+    keys = {artifact["key"] for artifact in declared}
+    declared_paths = {artifact["path"].rstrip("/") for artifact in declared}
+    entries = []
+    for artifact in declared:
+        target = root / artifact["path"] if artifact["path"] else None
+        entries.append({**artifact,
+                        "exists": bool(target and target.exists()),
+                        "is_dir": bool(target and target.is_dir()),
+                        "read_at": [{"path": read["path"], "line": read["line"], "text": read["text"]}
+                                    for read in reads if read["key"] == artifact["key"]
+                                    or (read["literal"] and read["literal"].endswith(artifact["path"]))]})
+    folder = root / "artifacts"
+    files = sorted(path.relative_to(root).as_posix() for path in folder.rglob("*") if path.is_file()) \
+        if folder.is_dir() else []
+    undeclared = [path for path in files
+                  if not any(path == declared_path or path.startswith(declared_path + "/")
+                             for declared_path in declared_paths)]
+    unknown_reads = [read for read in reads if read["key"] is not None and read["key"] not in keys]
+    return {"declared": entries, "files": files, "undeclared_files": undeclared, "reads": reads,
+            "unknown_keys_read": unknown_reads}
+
+
+# ---------------------------------------------------------------------------------------------------- findings
+
+
+class Findings:
+    """The findings of one analysis, with paths shown as the user sees them (relative to the working directory)."""
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self.items: list[Finding] = []
+
+    def add(self, code: str, severity: str, path: str | None, message: str, fix: str) -> None:
+        shown = f"{self.model_dir}/{path}" if path else self.model_dir
+        self.items.append(Finding(code, severity, shown, message, fix))
+
+
+def source_findings(findings: Findings, facts: dict, source: AgentSource | None, mlmodel: dict) -> None:
+    """What the Python source and the MLmodel together say needs attention."""
+    kind = facts["model_kind"]
+    if kind == "pickled":
+        findings.add("ANA001", "error", MLMODEL,
+                     f"this is a pickled model ({PICKLED_MODEL}, no model_code_path): its agent class exists only "
+                     "as pickled bytes, so there is no source file to migrate",
+                     "take the agent's source from code/ if the class is defined there, or ask the author for the "
+                     "Python file the model was logged from; then log it as models-from-code "
+                     "(`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`) or put it in the app by hand")
+        return
+    if kind == "other":
+        findings.add("ANA011", "error", MLMODEL,
+                     f"not a python_function agent model (loader {facts['loader_module']!r}): nothing to migrate "
+                     "as an agent class",
+                     "migrate a model logged with `mlflow.pyfunc.log_model(python_model=...)`; for another flavor, "
+                     "wrap it in a ResponsesAgent first and log that")
+        return
+    entry = facts["entry_file"]
+    if entry is None or source is None or source.entry is None:
+        shown = entry["path"] if entry else MLMODEL
+        findings.add("ANA002", "error", shown,
+                     "the entry file named by MLmodel's model_code_path is not at the model's root"
+                     if entry else "MLmodel has a code-model loader but no model_code_path",
+                     RERUN_DOWNLOAD)
+        return
+    for broken in source.syntax_errors():
+        error = broken.syntax_error
+        findings.add("ANA009", "error", broken.path,
+                     f"not valid Python (line {error.lineno}: {error.msg}); it was not analysed",
+                     "fix the file in the original source and log the model again, or fix it in the app after "
+                     "`migrate code`; the analysis of this file is missing until then")
+    if source.entry.tree is None:
+        return
+    agent = source.agent_class
+    if agent is None:
+        findings.add("ANA003", "error", entry["path"],
+                     "no agent class found: no set_model(...) names a class, and no class here derives from "
+                     "ResponsesAgent, ChatAgent, ChatModel or PythonModel",
+                     "check that this is the file passed to log_model; if the class comes from a package that is "
+                     "not in code/, add its source to code/ or tell the code step which class to use")
+        return
+    if len(source.search.candidates) > 1:
+        findings.add("ANA004", "warning", agent["path"],
+                     f"several candidate agent classes ({', '.join(source.search.candidates)}); "
+                     f"{agent['name']} was chosen as the most specific",
+                     "make sure the entry file calls mlflow.models.set_model(<the agent>) so the choice is explicit")
+    if agent["base"] in LEGACY_BASES:
+        findings.add("ANA005", "warning", agent["path"],
+                     f"{agent['name']} is a {agent['base']} (legacy interface); Databricks Apps' agent server "
+                     "serves only the Responses format",
+                     "follow the code step's guided path: the code step wraps the class so its messages become "
+                     "Responses output items (text, function_call, function_call_output); port it to "
+                     "ResponsesAgent when you can")
+    elif agent["base"] in ("PythonModel", "other"):
+        findings.add("ANA017", "warning", agent["path"],
+                     f"{agent['name']} derives from {agent['base_chain'][-1]}, not from an agent interface; its "
+                     "input and output format is the author's own",
+                     "port the class to mlflow.pyfunc.ResponsesAgent (predict/predict_stream on "
+                     "ResponsesAgentRequest) before the code step, or adapt the entry module by hand")
+    methods = agent["methods"]
+    if not methods["predict"]["present"] and not methods["predict_stream"]["present"]:
+        findings.add("ANA010", "error", agent["path"],
+                     f"{agent['name']} defines neither predict nor predict_stream (in the classes we could read)",
+                     "if they come from a base class outside the model files, add that source to code/; "
+                     "otherwise the class is not an agent")
+    expected = TASK_OF_BASE.get(agent["base"])
+    if expected and facts["task"] != expected:
+        findings.add("ANA013", "warning", MLMODEL,
+                     f"metadata.task is {facts['task']!r} but {agent['name']} is a {agent['base']} "
+                     f"(MLflow writes {expected!r} for it)",
+                     "nothing breaks in the app; check that the analysed class is the one that was served")
+
+
+def model_findings(findings: Findings, payload: dict, source: AgentSource | None) -> None:
+    if not payload["input_example"]["present"]:
+        findings.add("ANA006", "warning", payload["input_example"]["path"],
+                     "no input example: the smoke step has no request the original model is known to answer",
+                     "add an input example when logging (`input_example=...`), or write input_example.json "
+                     "in the app's migration/source/ with a Responses request ({\"input\": [...]})")
+    for artifact in payload["artifacts"]["declared"]:
+        if not artifact["exists"]:
+            findings.add("ANA007", "error", artifact["path"] or MLMODEL,
+                         f"artifact {artifact['key']!r} is declared in MLmodel but its file is missing",
+                         RERUN_DOWNLOAD)
+    for read in payload["artifacts"]["unknown_keys_read"]:
+        findings.add("ANA012", "warning", read["path"],
+                     f"line {read['line']} reads artifact {read['key']!r}, which MLmodel does not declare",
+                     "check the key: in the app the code step maps only declared artifacts to files")
+    for resource in payload["resources"]:
+        if not resource["known"]:
+            findings.add("ANA008", "warning", MLMODEL,
+                         f"unknown resource type {resource['provider']}.{resource['type']} "
+                         f"({resource['name']}): kept in the report, but no app resource is made for it",
+                         "declare the matching app resource in databricks.yml by hand after `migrate resources`, "
+                         "or update agent-migrate if MLflow added this type")
+    version = payload["resources_api_version"]
+    if version not in (None, "1"):
+        findings.add("ANA008", "warning", MLMODEL,
+                     f"resources api_version {version!r}: only \"1\" is known; its entries are read as version 1",
+                     "compare the resources in the report with the MLmodel before `migrate resources`")
+    for site in payload["user_credentials"]:
+        findings.add("ANA014", "warning", site["path"],
+                     f"line {site['line']} uses ModelServingUserCredentials (Model Serving's on-behalf-of-user auth)",
+                     "in the app, build a per-request WorkspaceClient from the x-forwarded-access-token header "
+                     "(auth_type=\"pat\"); the code step marks the place")
+    for edge in payload["local_imports"]:
+        if not edge["resolved"]:
+            findings.add("ANA016", "warning", edge["path"],
+                         f"line {edge['line']}: the relative import {edge['module']!r} has no package to load from",
+                         "make it an absolute import of the code/ module")
+    if payload["state"]["stateful"]:
+        kinds = ", ".join(payload["state"]["kinds"]) or "lakebase resource"
+        findings.add("ANA015", "info", payload["entry_file"]["path"] if payload["entry_file"] else MLMODEL,
+                     f"the agent keeps conversation state ({kinds})",
+                     "in the app, open checkpointer/store connection pools once (server lifespan or module "
+                     "level), not per request; keep thread ids coming from the request's custom_inputs/context")
+
+
+# ---------------------------------------------------------------------------------------------------- the analysis
+
+
+def analyze_model(root: Path, model_dir: str) -> tuple[dict, list[Finding]]:
+    """The payload and findings for the downloaded model at `root` (read only)."""
+    mlmodel = read_mlmodel(root / MLMODEL)
+    facts = mlmodel_facts(mlmodel)
+    entry = facts["entry_file"]
+    source = read_agent_source(root, entry["path"] if entry else None) if facts["model_kind"] != "other" else None
+    if source is not None and facts["model_kind"] == "pickled" and not source.code_sources:
+        source = None
+    reads = source.artifact_reads() if source else []
+    signals = source.state_signals() if source else []
+    kinds = sorted({signal["signal"] for signal in signals})
+    lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
+    agent = source.agent_class if source else None
+    payload = {
+        "model_dir": model_dir,
+        "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),
+        "model_kind": facts["model_kind"],
+        "loader_module": facts["loader_module"],
+        "entry_file": None if entry is None else {
+            **entry, "exists": bool(source and source.entry),
+            "sha256": source.entry.sha256 if source and source.entry else None},
+        "task": facts["task"],
+        "agent_class": agent,
+        "candidate_classes": source.search.candidates if source and source.search else [],
+        "set_model_calls": [{"path": source.entry.path, "line": call.line, "target": call.target,
+                             "class_name": call.class_name} for call in source.search.set_model]
+        if source and source.search else [],
+        "frameworks": source.frameworks() if source else [],
+        "state": {"stateful": bool(signals) or lakebase_resource, "kinds": kinds, "signals": signals},
+        "code": {
+            "present": (root / "code").is_dir(),
+            "modules": source.modules() if source else [],
+            "packages": _packages(source),
+            "other_files": source.other_code_files if source else [],
+        },
+        "local_imports": source.local_imports() if source else [],
+        "artifacts": artifact_facts(root, mlmodel, reads),
+        "resources": facts["resources"],
+        "resources_api_version": resources_api_version(mlmodel),
+        "auth_policy": facts["auth_policy"],
+        "user_credentials": source.user_credentials() if source else [],
+        "requirements": read_requirements(root / REQUIREMENTS),
+        "python_version": python_version_facts(root, mlmodel),
+        "input_example": input_example_facts(root, mlmodel),
+        "blocking_calls": source.blocking_calls() if source else [],
+        "source_files": [item.facts() for item in source.sources] if source else [],
+    }
+    findings = Findings(model_dir)
+    source_findings(findings, facts, source, mlmodel)
+    model_findings(findings, payload, source)
+    return payload, findings.items
+
+
+def _packages(source: AgentSource | None) -> list[dict]:
+    return packages_of([item.path for item in source.code_sources]) if source else []
+
+
+def analyze(workdir: Path) -> tuple[MigrationLayout, StepReport]:
+    """Analyse `<workdir>/original_mlflow_model/` and return the layout to write to and the report."""
+    layout = MigrationLayout.discover(workdir)
+    original = layout.original
+    if not original.is_dir():
+        raise MigrateError(f"no downloaded model at {original}",
+                           "run `migrate download --endpoint NAME` (or `--model-uri models:/NAME/VERSION`) "
+                           "in this working directory first", code="ANA021")
+    report = StepReport(step=STEP, inputs={"model_dir": layout.relative(original)})
+    report.payload, report.findings = analyze_model(original, layout.relative(original))
+    report.outputs = {"report": layout.relative(layout.report_path(STEP))}
+    return layout, report
+
+
+def run(args: argparse.Namespace) -> int:
+    layout, report = analyze(args.workdir)
+    path = write_report(layout, report)
+    for finding in report.findings:
+        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}",
+              file=sys.stderr)
+    agent = report.payload["agent_class"]
+    summary = f"{agent['name']} ({agent['base']})" if agent else "no agent class"
+    print(f"analyzed {report.payload['model_dir']}: {summary}; report: {layout.relative(path)}", file=sys.stderr)
+    return 1 if report.status == "error" else 0
