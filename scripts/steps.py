@@ -37,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
             check="checks.analysis:check_analysis"),
     Command("scaffold", "scripts.scaffold", "Create the app folder from the scaffold and carry the migration facts in.",
             check="checks.scaffold:check_scaffold"),
+    Command("setup", "scripts.setup", "Carry the agent's requirements into the app, lock them with uv, write .env "
+            "and create the MLflow experiment.", check="checks.setup:check_setup"),
     Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 only when nothing is an error."),
     Command("demo", "scripts.demo", "Run the whole pipeline offline on an example agent against the workspace stand-in."),
 )

@@ -1,0 +1,133 @@
+"""Reading and editing the app's `databricks.yml` without losing what the user wrote in it.
+
+Round-trip YAML (ruamel.yaml) keeps comments, key order and quoting; a file that would not change is never
+rewritten, so a second run of a step leaves it byte-identical. A file the user broke is one error with the
+line, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from scripts import atomic
+from scripts.errors import MigrateError
+
+BUNDLE_FILE = "databricks.yml"
+
+
+def round_trip_yaml() -> YAML:
+    """The YAML dumper for databricks.yml: the scaffold's indentation, long lines left alone."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+class BundleSyntaxError(Exception):
+    """databricks.yml is not YAML; `line` is 1-based (None when the parser could not tell)."""
+
+    def __init__(self, problem: str, line: int | None):
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+
+def parse_bundle_text(text: str) -> CommentedMap:
+    """The bundle as round-trip data; raises BundleSyntaxError with the line of the first problem."""
+    try:
+        data = round_trip_yaml().load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(part for part in (error.context, error.problem) if part)
+        raise BundleSyntaxError(problem or str(error), mark.line + 1 if mark else None) from None
+    except YAMLError as error:
+        raise BundleSyntaxError(str(error), None) from None
+    if not isinstance(data, CommentedMap):
+        raise BundleSyntaxError("the file is not a YAML mapping (it should start with `bundle:`)", 1)
+    return data
+
+
+@dataclass
+class Bundle:
+    """databricks.yml of one app folder, loaded for editing."""
+
+    path: Path
+    text: str
+    data: CommentedMap
+
+    @classmethod
+    def load(cls, app_dir: Path) -> Bundle:
+        path = app_dir / BUNDLE_FILE
+        if not path.is_file():
+            raise MigrateError(f"{path} does not exist",
+                               "run `migrate scaffold --app-name NAME --force` to restore the scaffold's databricks.yml")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = parse_bundle_text(text)
+        except BundleSyntaxError as error:
+            where = f"line {error.line}" if error.line else "an unknown line"
+            raise MigrateError(f"{path} is not valid YAML at {where}: {error.problem}",
+                               f"fix {BUNDLE_FILE} at {where} (nothing was changed), then run the step again") from None
+        return cls(path=path, text=text, data=data)
+
+    # The one app this bundle deploys.
+    def app_entry(self) -> tuple[str, CommentedMap]:
+        key, app, problem = find_app_section(self.data)
+        if problem:
+            raise MigrateError(f"{self.path}: {problem}",
+                               "keep exactly one app under `resources.apps` (as `migrate scaffold` wrote it)")
+        return key, app
+
+    def render(self) -> str:
+        stream = io.StringIO()
+        round_trip_yaml().dump(self.data, stream)
+        return stream.getvalue()
+
+    def save(self) -> bool:
+        """Write the file if its content changed; True when it was written."""
+        rendered = self.render()
+        if rendered == self.text:
+            return False
+        # Reparse what we are about to write: a dump that does not load back is a bug, not a user's file.
+        parse_bundle_text(rendered)
+        atomic.write_text(self.path, rendered)
+        self.text = rendered
+        return True
+
+
+def find_app_section(data: dict) -> tuple[str | None, dict | None, str | None]:
+    """(key, app mapping, problem): the single app under `resources.apps`, or why there is not one."""
+    resources = data.get("resources")
+    apps = resources.get("apps") if isinstance(resources, dict) else None
+    if not isinstance(apps, dict) or not apps:
+        return None, None, "no app under `resources.apps`"
+    if len(apps) > 1:
+        return None, None, f"{len(apps)} apps under `resources.apps` ({', '.join(map(str, apps))}); expected one"
+    key, app = next(iter(apps.items()))
+    if not isinstance(app, dict):
+        return str(key), None, f"`resources.apps.{key}` is not a mapping"
+    return str(key), app, None
+
+
+def set_experiment_default(bundle: Bundle, experiment_id: str) -> bool:
+    """Put `experiment_id` as the default of the bundle variable `experiment_id`; True when it changed."""
+    variables = bundle.data.get("variables")
+    if not isinstance(variables, dict):
+        variables = CommentedMap()
+        bundle.data["variables"] = variables
+    variable = variables.get("experiment_id")
+    if not isinstance(variable, dict):
+        variable = CommentedMap()
+        variable["description"] = "Id of the MLflow experiment the app writes traces to."
+        variables["experiment_id"] = variable
+    if str(variable.get("default", "")) == experiment_id:
+        return False
+    variable["default"] = experiment_id
+    return True
