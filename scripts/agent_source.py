@@ -431,18 +431,24 @@ def calls_self_method(function: ast.AST, method: str) -> bool:
 
 def self_attributes(function: ast.AST) -> list[str]:
     """Names of `self.x` that `function` assigns, in order of first assignment."""
-    names: list[str] = []
-    for node in ast.walk(function):
+    assigned: list[tuple[int, int, str]] = []
+    for node in ast.walk(function):  # breadth first, so the order comes from the positions below
         targets = []
         if isinstance(node, ast.Assign):
             targets = node.targets
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             targets = [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
         for target in targets:
             for element in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
                 if (isinstance(element, ast.Attribute) and isinstance(element.value, ast.Name)
-                        and element.value.id == "self" and element.attr not in names):
-                    names.append(element.attr)
+                        and element.value.id == "self"):
+                    assigned.append((element.lineno, element.col_offset, element.attr))
+    names: list[str] = []
+    for _, _, name in sorted(assigned):
+        if name not in names:
+            names.append(name)
     return names
 
 
@@ -545,6 +551,10 @@ def detect_frameworks(sources: list[SourceFile], local_top_level: set[str]) -> l
                 continue
             evidence.setdefault(FRAMEWORK_MODULES[top], []).append(
                 {"path": source.path, "line": site["line"], "text": source.line(site["line"])})
+        # databricks-sdk's `serving_endpoints.get_open_ai_client()` returns an `openai.OpenAI` client.
+        for node in ast.walk(source.tree) if source.tree else ():
+            if isinstance(node, ast.Call) and (dotted_name(node.func) or "").endswith("get_open_ai_client"):
+                evidence.setdefault("openai", []).append(source.site(node))
     if not evidence:
         return [{"name": "plain", "evidence": []}]
     return [{"name": name, "evidence": evidence[name]} for name in FRAMEWORKS if name in evidence]

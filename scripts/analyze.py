@@ -190,7 +190,7 @@ def parse_requirements(text: str) -> list[dict]:
             entry["kind"] = "option"  # -r, -c, --extra-index-url, -e ...
         elif "://" in line.split(";")[0] and " @ " not in line:
             entry["kind"] = "url"
-        elif line.startswith((".", "/")) or line.endswith((".whl", ".tar.gz", ".zip")):
+        elif " @ " not in line and (line.startswith((".", "/")) or line.endswith((".whl", ".tar.gz", ".zip"))):
             entry["kind"] = "path"
         else:
             try:
@@ -389,9 +389,13 @@ def model_findings(findings: Findings, payload: dict, source: AgentSource | None
         findings.add("ANA008", "warning", MLMODEL,
                      f"resources api_version {version!r}: only \"1\" is known; its entries are read as version 1",
                      "compare the resources in the report with the MLmodel before `migrate resources`")
+    credential_lines: dict[str, list[str]] = {}
     for site in payload["user_credentials"]:
-        findings.add("ANA014", "warning", site["path"],
-                     f"line {site['line']} uses ModelServingUserCredentials (Model Serving's on-behalf-of-user auth)",
+        credential_lines.setdefault(site["path"], []).append(str(site["line"]))
+    for path, lines in credential_lines.items():
+        findings.add("ANA014", "warning", path,
+                     f"line(s) {', '.join(lines)} use ModelServingUserCredentials (Model Serving's "
+                     "on-behalf-of-user auth), which does not exist in Apps",
                      "in the app, build a per-request WorkspaceClient from the x-forwarded-access-token header "
                      "(auth_type=\"pat\"); the code step marks the place")
     for edge in payload["local_imports"]:
