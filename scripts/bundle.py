@@ -8,11 +8,12 @@ line, and nothing is written.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from scripts import atomic
@@ -114,6 +115,54 @@ def find_app_section(data: dict) -> tuple[str | None, dict | None, str | None]:
     if not isinstance(app, dict):
         return str(key), None, f"`resources.apps.{key}` is not a mapping"
     return str(key), app, None
+
+
+def _last_key_holder(node) -> tuple[object, object] | None:
+    """The innermost (container, key or index) at the end of `node`, where ruamel keeps the comment or
+    blank lines that follow the node in the file."""
+    holder = None
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        last = list(node.keys())[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        holder = (node, last)
+        node = node[last]
+    return holder
+
+
+def pop_trailer(node):
+    """Detach and return what follows the end of `node` in the file (blank lines before the next section,
+    a trailing comment); None when nothing does."""
+    holder = _last_key_holder(node)
+    if holder is None:
+        return None
+    container, key = holder
+    entry = container.ca.items.get(key)
+    position = 2 if isinstance(container, CommentedMap) else 0
+    if entry and len(entry) > position and entry[position] is not None:
+        trailer, entry[position] = entry[position], None
+        return trailer
+    return None
+
+
+def put_trailer(node, trailer) -> None:
+    """Attach `trailer` (from `pop_trailer`) after the new end of `node`."""
+    holder = _last_key_holder(node)
+    if trailer is None or holder is None:
+        return
+    container, key = holder
+    if isinstance(container, CommentedMap):
+        container.ca.items.setdefault(key, [None, None, None, None])[2] = trailer
+    else:
+        container.ca.items.setdefault(key, [None, None])[0] = trailer
+
+
+@contextmanager
+def trailer_kept(node):
+    """Edit `node` (append items, add keys) while what followed its end stays after its new end."""
+    trailer = pop_trailer(node)
+    try:
+        yield node
+    finally:
+        put_trailer(node, trailer)
 
 
 def set_experiment_default(bundle: Bundle, experiment_id: str) -> bool:
