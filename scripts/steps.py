@@ -37,8 +37,12 @@ COMMANDS: tuple[Command, ...] = (
             check="checks.analysis:check_analysis"),
     Command("scaffold", "scripts.scaffold", "Create the app folder from the scaffold and carry the migration facts in.",
             check="checks.scaffold:check_scaffold"),
+    Command("code", "scripts.code_migration", "Move the agent's code into agent_server/ with @invoke/@stream handlers.",
+            check="checks.code:check_code"),
     Command("setup", "scripts.setup", "Carry the agent's requirements into the app, lock them with uv, write .env "
             "and create the MLflow experiment.", check="checks.setup:check_setup"),
+    Command("resources", "scripts.resources", "Map the model's Databricks resources to app resources and user "
+            "scopes in databricks.yml.", check="checks.bundle:check_bundle"),
     Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 only when nothing is an error."),
     Command("demo", "scripts.demo", "Run the whole pipeline offline on an example agent against the workspace stand-in."),
 )

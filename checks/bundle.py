@@ -1,0 +1,409 @@
+"""The bundle check (the resources step's check): the app's databricks.yml is deployable and grants what the
+agent needs, no more, from the files alone.
+
+databricks.yml parses; its app section validates against `checks/schemas/bundle_app.schema.json`; every
+MLmodel resource is there with the right type and at most the least permission (or, used on behalf of the
+user, covered by `user_api_scopes`); app resources without a source are flagged; the app name obeys the rules
+and is the same everywhere; `source_code_path` exists; the command starts the server; requirements.txt,
+pyproject.toml and uv.lock agree; and no token, password or secret value is in a committed file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from jsonschema.exceptions import best_match
+
+from checks.findings import Finding
+from checks.schema_registry import validator
+from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout
+from scripts.resources import (EXPERIMENT_RESOURCE, MAPPINGS, RESOURCE_NAME_MAX, RESOURCE_NAME_PATTERN,
+                               app_resource_spec, identity, plain, read_mlmodel, resource_kind, source_resources)
+from scripts.scaffold import app_name_problem, bundle_key
+
+# Permissions of each app resource kind, narrowest first: a grant ranked above the mapping's least
+# privilege gives the app more than the agent needed in Model Serving.
+PERMISSION_ORDER = {
+    "serving_endpoint": ["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"],
+    "uc_securable": ["SELECT", "EXECUTE", "USE_CONNECTION", "READ_VOLUME", "MODIFY", "WRITE_VOLUME"],
+    "sql_warehouse": ["CAN_USE", "CAN_MANAGE", "IS_OWNER"],
+    "genie_space": ["CAN_VIEW", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"],
+    "database": ["CAN_CONNECT_AND_CREATE"],
+    "postgres": ["CAN_CONNECT_AND_CREATE"],
+    "app": ["CAN_USE"],
+}
+# Read grants on Unity Catalog securables are all the same level; writes are above them.
+READ_LEVEL = {"SELECT", "EXECUTE", "USE_CONNECTION", "READ_VOLUME"}
+SERVER_SCRIPT = "start-server"
+
+SECRET_PATTERNS = [
+    ("a Databricks personal access token", re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b")),
+    ("a Databricks OAuth secret", re.compile(r"\bdose[0-9a-f]{32}\b")),
+    ("an OpenAI or Anthropic API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{24,}")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("an AWS access key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+]
+SECRET_WORDS = r"password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential"
+KEY_VALUE = re.compile(
+    rf"""^\s*-?\s*["']?(?P<key>[A-Za-z0-9_.-]*(?:{SECRET_WORDS})[A-Za-z0-9_.-]*)["']?\s*[:=]\s*(?P<value>.+?)\s*,?\s*$""",
+    re.IGNORECASE)
+# Keys that name where a secret lives rather than hold it (`TOKEN_HEADER`, `secret_scope`, `API_KEY_ENV`).
+NAMES_A_PLACE = re.compile(r"(?:header|name|env|var|variable|path|file|url|scope|type|field|prefix|id)$", re.IGNORECASE)
+KEY_VALUE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".json", ".cfg", ".ini", ".conf", ".sh", ".txt", ".md"}
+NOT_A_VALUE = re.compile(r"""^(?:\$\{|\{\{|<|os\.|getenv|environ|\[|\{|\(|None$|null$|~$|true$|false$|[-+]?\d+(?:\.\d+)?$)""",
+                         re.IGNORECASE)
+ALWAYS_SKIPPED = {".git", ".venv", "node_modules", "__pycache__", ".databricks"}
+LARGEST_SCANNED = 2_000_000
+
+
+def check_bundle(layout: MigrationLayout) -> list[Finding]:
+    app_dir = layout.root
+    shown = f"{app_dir.name}/{BUNDLE_FILE}"
+    path = app_dir / BUNDLE_FILE
+    if not path.is_file():
+        return [Finding("RES101", "error", shown, "databricks.yml is missing",
+                        "run `migrate scaffold --app-name NAME --force`, then `migrate resources`")]
+    try:
+        data = parse_bundle_text(path.read_text(encoding="utf-8"))
+    except BundleSyntaxError as error:
+        where = f"line {error.line}" if error.line else "an unknown line"
+        return [Finding("RES101", "error", f"{shown}:{error.line or ''}".rstrip(":"),
+                        f"databricks.yml does not parse at {where}: {error.problem}",
+                        f"fix the YAML at {where}")]
+    key, app, problem = find_app_section(data)
+    if problem:
+        return [Finding("RES102", "error", shown, problem,
+                        "keep exactly one app under `resources.apps`, as `migrate scaffold` wrote it")]
+    app = plain(app)
+    findings = schema_findings(app, key, shown)
+    findings += name_findings(layout, data, key, app, shown)
+    findings += resource_findings(layout, app, shown)
+    findings += source_code_findings(app_dir, app, shown)
+    findings += command_findings(app_dir, app, shown)
+    findings += dependency_agreement(layout)
+    findings += secret_findings(app_dir)
+    return findings
+
+
+# --- schema ---------------------------------------------------------------------------------------------------
+
+def schema_findings(app: dict, key: str, shown: str) -> list[Finding]:
+    findings = []
+    for error in sorted(validator("bundle_app").iter_errors(app), key=lambda error: list(error.absolute_path)):
+        # `anyOf [value, ${var}]` errors say little; the best sub-error says what is wrong with the value.
+        specific = best_match(error.context) if error.context else error
+        where = ".".join(str(part) for part in ["resources.apps", key, *error.absolute_path])
+        findings.append(Finding("RES103", "error", shown, f"{where}: {specific.message}",
+                                "fix the entry to the bundle format (`databricks bundle validate` shows the same)"))
+    return findings
+
+
+# --- app name ---------------------------------------------------------------------------------------------------
+
+def name_findings(layout: MigrationLayout, data: dict, key: str, app: dict, shown: str) -> list[Finding]:
+    name = app.get("name")
+    if not isinstance(name, str):
+        return []  # the schema finding says it
+    findings = []
+    problem = app_name_problem(name)
+    if problem:
+        findings.append(Finding("RES109", "error", shown, f"app name {name!r} is not valid: {problem}",
+                                "use 2 to 30 lowercase letters, digits and inner hyphens"))
+    if key != bundle_key(name):
+        findings.append(Finding("RES109", "warning", shown,
+                                f"the app's key `{key}` is not its name with underscores (`{bundle_key(name)}`)",
+                                f"rename the key to `{bundle_key(name)}` so `databricks bundle run` matches the README"))
+    for target, body in (data.get("targets") or {}).items():
+        override = (((body or {}).get("resources") or {}).get("apps") or {}).get(key) or {}
+        if isinstance(override, dict) and "name" in override and str(override["name"]) != name:
+            findings.append(Finding("RES109", "error", shown,
+                                    f"target {target!r} renames the app to {override['name']!r}, not {name!r}",
+                                    "use the same app name in every target (or remove the override)"))
+    scaffolded = layout.report_path("scaffold")
+    if scaffolded.is_file():
+        recorded = json.loads(scaffolded.read_text(encoding="utf-8")).get("payload", {}).get("app_name")
+        if recorded and recorded != name:
+            findings.append(Finding("RES109", "error", shown,
+                                    f"the app is named {name!r} here but was scaffolded as {recorded!r}",
+                                    f"set `name: {recorded}` or scaffold a new app with that name"))
+    return findings
+
+
+# --- resources ----------------------------------------------------------------------------------------------------
+
+def too_wide(kind: str, granted: str, least: str) -> bool:
+    order = PERMISSION_ORDER.get(kind, [])
+    if kind == "uc_securable" and granted in READ_LEVEL and least in READ_LEVEL:
+        return False
+    if granted not in order or least not in order:
+        return False
+    return order.index(granted) > order.index(least)
+
+
+def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Finding]:
+    entries = [entry for entry in app.get("resources") or [] if isinstance(entry, dict)]
+    scopes = app.get("user_api_scopes") if isinstance(app.get("user_api_scopes"), list) else []
+    findings = []
+    names = [str(entry.get("name")) for entry in entries]
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        findings.append(Finding("RES115", "error", shown, f"two app resources are named {name!r}",
+                                "give each resource its own name (`value_from` and the Apps UI refer to it)"))
+    for name in names:
+        if not RESOURCE_NAME_PATTERN.match(name) or len(name) > RESOURCE_NAME_MAX:
+            findings.append(Finding("RES115", "warning", shown, f"resource name {name!r} is hard to read or use",
+                                    f"use lowercase letters, digits and hyphens, at most {RESOURCE_NAME_MAX} characters"))
+    present = {}
+    for entry in entries:
+        kind = resource_kind(entry)
+        if kind:
+            present.setdefault(identity(kind, entry.get(kind)), entry)
+
+    try:
+        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout))
+    except MigrateError as error:
+        return findings + [Finding("RES104", "error", f"{layout.root.name}/migration/source/MLmodel", error.message,
+                                   error.fix)]
+    expected = set()
+    for source in sources:
+        mapping = MAPPINGS.get(source.type)
+        if mapping is None:
+            findings.append(Finding("RES107", "warning", shown,
+                                    f"MLmodel resource {source.type} {source.name!r} has no known app resource type",
+                                    "grant the app access to it by hand and check the agent reaches it after deploy"))
+            continue
+        if source.on_behalf_of_user and source.type != "lakebase":
+            if mapping.user_scope and mapping.user_scope not in scopes:
+                findings.append(Finding(
+                    "RES106", "error", shown,
+                    f"{source.type} {source.name!r} is used on behalf of the user, but `user_api_scopes` lacks "
+                    f"{mapping.user_scope!r}", "run `migrate resources`, or add the scope to `user_api_scopes`"))
+            continue
+        kind, spec = app_resource_spec(source)
+        expected.add(identity(kind, spec))
+        entry = present.get(identity(kind, spec))
+        if entry is None:
+            findings.append(Finding(
+                "RES104", "error", shown,
+                f"MLmodel resource {source.type} {source.name!r} has no `{kind}` app resource",
+                "run `migrate resources` (it adds it), or add the entry by hand"))
+            continue
+        granted = str((entry.get(kind) or {}).get("permission"))
+        if too_wide(kind, granted, spec["permission"]):
+            # Writing to a table is a legitimate need the MLmodel cannot express: a warning, not an error.
+            legitimate = source.type == "table" and granted == "MODIFY"
+            findings.append(Finding(
+                "RES105", "warning" if legitimate else "error", shown,
+                f"resource {entry.get('name')!r} grants {granted} on {source.name!r}; the agent needs {spec['permission']}",
+                f"set `permission: {spec['permission']}`" + (" unless the agent writes to the table" if legitimate else "")))
+    for scope in policy_scopes:
+        if scope not in scopes:
+            findings.append(Finding("RES106", "error", shown,
+                                    f"MLmodel's user auth policy needs scope {scope!r}, missing from `user_api_scopes`",
+                                    "run `migrate resources`, or add the scope to `user_api_scopes`"))
+    for entry in entries:
+        kind = resource_kind(entry)
+        if kind is None or kind == "experiment" or identity(kind, entry.get(kind)) in expected:
+            continue  # a kindless entry is a schema finding already
+        findings.append(Finding(
+            "RES108", "warning", shown,
+            f"app resource {entry.get('name')!r} comes from no MLmodel resource",
+            "keep it if you added it on purpose (the agent needs it in Apps); otherwise remove it"))
+    findings += experiment_findings(app, entries, shown)
+    return findings
+
+
+def experiment_findings(app: dict, entries: list[dict], shown: str) -> list[Finding]:
+    findings = []
+    names = {str(entry.get("name")) for entry in entries}
+    if not any(resource_kind(entry) == "experiment" for entry in entries):
+        findings.append(Finding("RES114", "error", shown, "the app has no `experiment` resource: traces have nowhere to go",
+                                "run `migrate resources` (it adds it back)"))
+    for variable in ((app.get("config") or {}).get("env") or []):
+        if isinstance(variable, dict) and "value_from" in variable and str(variable["value_from"]) not in names:
+            findings.append(Finding(
+                "RES114", "error", shown,
+                f"env {variable.get('name')!r} reads `value_from: {variable['value_from']}`, which is no resource's name",
+                f"name an existing resource (the experiment is `{EXPERIMENT_RESOURCE}`)"))
+    return findings
+
+
+# --- files the bundle points at -------------------------------------------------------------------------------------
+
+def source_code_findings(app_dir: Path, app: dict, shown: str) -> list[Finding]:
+    path = app.get("source_code_path")
+    if not isinstance(path, str) or "${" in path:
+        return []
+    if not (app_dir / path).is_dir():
+        return [Finding("RES110", "error", shown, f"source_code_path {path!r} is not a folder next to databricks.yml",
+                        "set `source_code_path: .` (the app folder is the source)")]
+    return []
+
+
+def configured_command(app_dir: Path, app: dict) -> tuple[list[str] | None, str]:
+    command = (app.get("config") or {}).get("command")
+    if command:
+        return [str(part) for part in command] if isinstance(command, list) else None, BUNDLE_FILE
+    app_yaml = app_dir / "app.yaml"
+    if app_yaml.is_file():
+        import yaml
+
+        try:
+            command = (yaml.safe_load(app_yaml.read_text(encoding="utf-8")) or {}).get("command")
+        except yaml.YAMLError:
+            return None, "app.yaml"
+        return ([str(part) for part in command] if isinstance(command, list) else None), "app.yaml"
+    return None, BUNDLE_FILE
+
+
+def command_findings(app_dir: Path, app: dict, shown: str) -> list[Finding]:
+    command, where = configured_command(app_dir, app)
+    fix = f'set `config.command: ["uv", "run", "{SERVER_SCRIPT}"]` in databricks.yml'
+    if not command:
+        return [Finding("RES111", "error", shown, "the app has no command: Apps would not start the agent server", fix)]
+    if SERVER_SCRIPT not in command:
+        return [Finding("RES111", "error", f"{app_dir.name}/{where}",
+                        f"the command {' '.join(command)!r} does not run {SERVER_SCRIPT}", fix)]
+    try:
+        scripts = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+        module, function = scripts[SERVER_SCRIPT].split(":")
+    except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError):
+        return [Finding("RES111", "error", f"{app_dir.name}/pyproject.toml",
+                        f"pyproject.toml defines no `{SERVER_SCRIPT}` script for the command to run",
+                        f'add `[project.scripts] {SERVER_SCRIPT} = "agent_server.start_server:main"`')]
+    module_file = app_dir / (module.replace(".", "/") + ".py")
+    if not module_file.is_file() or not re.search(rf"^def {re.escape(function)}\(", module_file.read_text(
+            encoding="utf-8"), re.MULTILINE):
+        return [Finding("RES111", "error", f"{app_dir.name}/pyproject.toml",
+                        f"`{SERVER_SCRIPT}` points at {module}:{function}, which does not exist in the app",
+                        "restore agent_server/start_server.py with `migrate scaffold --force`")]
+    return []
+
+
+def dependency_agreement(layout: MigrationLayout) -> list[Finding]:
+    """requirements.txt / pyproject.toml / uv.lock agreement. The setup check reports it under its own codes
+    when the setup step ran; here only when it did not, so `migrate check` never says the same thing twice."""
+    from checks.setup import dependency_findings
+
+    if layout.report_path("setup").is_file():
+        return []
+    return [Finding("RES112", finding.severity, finding.path, finding.message, finding.fix)
+            for finding in dependency_findings(layout.root)]
+
+
+# --- secrets ------------------------------------------------------------------------------------------------------
+
+def ignore_patterns(app_dir: Path) -> list[str]:
+    path = app_dir / ".gitignore"
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#") and not line.startswith("!")]
+
+
+def ignored(relative: str, patterns: list[str]) -> bool:
+    """A subset of .gitignore matching: enough for the patterns an app folder has (names, globs, folders)."""
+    parts = relative.split("/")
+    for raw in patterns:
+        pattern = raw.strip("/")
+        if "/" in pattern:
+            if fnmatch.fnmatch(relative, pattern) or relative.startswith(pattern + "/"):
+                return True
+        elif any(fnmatch.fnmatch(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def committed_files(app_dir: Path) -> list[Path]:
+    patterns = ignore_patterns(app_dir)
+    found = []
+    for path in sorted(app_dir.rglob("*")):
+        relative = path.relative_to(app_dir).as_posix()
+        if not path.is_file() or ALWAYS_SKIPPED & set(relative.split("/")) or ignored(relative, patterns):
+            continue
+        found.append(path)
+    return found
+
+
+def masked(secret: str) -> str:
+    return f"{secret[:4]}… ({len(secret)} characters)"
+
+
+def literal_value(value: str, python: bool) -> str | None:
+    """The secret-looking literal in the right side of `key: value` / `key = value`, or None."""
+    value = re.split(r"\s+#", value, maxsplit=1)[0].strip().rstrip(",").strip()
+    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+    if python and not quoted:
+        return None  # code, not a literal: `token = get_token()`
+    value = value[1:-1] if quoted else value
+    if not value or NOT_A_VALUE.match(value) or len(value) < 6:
+        return None
+    return value
+
+
+def secret_findings(app_dir: Path) -> list[Finding]:
+    findings = []
+    for path in committed_files(app_dir):
+        if path.stat().st_size > LARGEST_SCANNED:
+            continue
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue
+        text = data.decode("utf-8", errors="replace")
+        relative = f"{app_dir.name}/{path.relative_to(app_dir).as_posix()}"
+        for number, line in enumerate(text.splitlines(), start=1):
+            for what, pattern in SECRET_PATTERNS:
+                match = pattern.search(line)
+                if match:
+                    findings.append(secret_finding(relative, number, f"{what} ({masked(match.group(0))})"))
+                    break
+            else:
+                if path.suffix in KEY_VALUE_SUFFIXES and path.name != "uv.lock":
+                    match = KEY_VALUE.match(line)
+                    value = (match and not NAMES_A_PLACE.search(match.group("key"))
+                             and literal_value(match.group("value"), path.suffix == ".py"))
+                    if value:
+                        findings.append(secret_finding(relative, number,
+                                                       f"a value for {match.group('key')!r} ({masked(value)})"))
+        if path.name in (BUNDLE_FILE, "app.yaml"):
+            findings += env_secret_findings(relative, text)
+    return findings
+
+
+def env_secret_findings(relative: str, text: str) -> list[Finding]:
+    """`env: [{name: API_TOKEN, value: ...}]` in databricks.yml or app.yaml: a literal secret in the config."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return []
+    findings = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            name, value = node.get("name"), node.get("value")
+            if (isinstance(name, str) and re.search(SECRET_WORDS, name, re.IGNORECASE) and isinstance(value, str)
+                    and literal_value(value, python=False)):
+                findings.append(secret_finding(relative, None, f"a literal value for env {name!r} ({masked(value)})"))
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    return findings
+
+
+def secret_finding(relative: str, line: int | None, what: str) -> Finding:
+    return Finding("RES113", "error", f"{relative}:{line}" if line else relative,
+                   f"{what} in a file that would be committed and deployed",
+                   "remove it; keep secrets in a `secret` app resource (read with `value_from`) or in .env for "
+                   "local runs, and rotate the credential if it was ever pushed")
