@@ -1,0 +1,354 @@
+"""`migrate code`: move the agent's code from `original_mlflow_model/` into the app's `agent_server/`.
+
+Reads the download (never modifies it), finds the entry file from MLmodel, rewrites it into
+`agent_server/agent.py` with `@invoke`/`@stream` handlers (extract mode, or wrapper mode when extraction
+is unsafe), copies `code/` as modules of `agent_server` and `artifacts/` into `agent_server/artifacts/`.
+The new `agent_server/` is built in a staging folder and swapped in whole; files the user changed since an
+earlier run are not overwritten without `--force`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+import yaml
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+from checks.findings import Finding
+from scripts import atomic
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout, find_app
+from scripts.reports import StepReport, read_report, write_report
+from scripts.transform import agent_class, handlers
+from scripts.transform.blocking import blocking_calls, parse_app_modules
+from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, CodeTree, plan_code_tree,
+                                       rewrite_module)
+
+STEP = "code"
+MODES = ("sync", "async")
+ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
+SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
+CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
+CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatAgent→Responses converter. "
+              "Rewrite the class as a ResponsesAgent (predict(request) → ResponsesAgentResponse; assistant content → "
+              "output_text message items, tool_calls → function_call items, role tool → function_call_output "
+              "items; deltas → text deltas plus one response.output_item.done per message), or replace the "
+              "handlers in agent_server/agent.py with ones that do that mapping; then run `migrate check code`")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", required=True, choices=MODES,
+                        help="sync: keep the agent's sync code and run it in worker threads; async: write async "
+                             "handlers and list the blocking calls to convert")
+    parser.add_argument("--app", type=Path, help="the app folder (default: the one app folder in --workdir)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite files of agent_server/ that were changed since they were written")
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- the download
+
+
+@dataclass(frozen=True)
+class OriginalModel:
+    root: Path
+    entry: Path
+    task: str | None
+    artifact_keys: dict[str, str]  # MLmodel artifacts key → path under artifacts/
+
+
+def read_original(layout: MigrationLayout) -> OriginalModel:
+    root = layout.original
+    mlmodel_path = root / "MLmodel"
+    if not mlmodel_path.is_file():
+        raise MigrateError(f"no {layout.relative(mlmodel_path)}: the download is missing",
+                           "run `migrate download` in the working directory first", code="COD001")
+    mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
+    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
+    code_path = pyfunc.get("model_code_path")
+    if not code_path:
+        pickled = (root / "python_model.pkl").exists()
+        raise MigrateError(
+            "the model was not logged from code (MLmodel has no python_function.model_code_path"
+            + ("; it holds a pickled python_model.pkl)" if pickled else ")"),
+            "log the agent again as models-from-code (`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`), "
+            "register and serve that version, then download it; a pickled agent has no source to migrate",
+            code="COD001")
+    entry = root / Path(str(code_path).replace("\\", "/")).name
+    if not entry.is_file():
+        raise MigrateError(f"the entry file {entry.name} named by MLmodel is not in {layout.relative(root)}/",
+                           "download the model again with `migrate download --force`", code="COD001")
+    keys = {}
+    for key, value in (pyfunc.get("artifacts") or {}).items():
+        path = str((value or {}).get("path", "")).replace("\\", "/")
+        if path.startswith(f"{ARTIFACTS_DIR}/"):
+            keys[key] = path[len(ARTIFACTS_DIR) + 1:]
+    return OriginalModel(root, entry, (mlmodel.get("metadata") or {}).get("task"), keys)
+
+
+# ---------------------------------------------------------------------------------------------------- the entry module
+
+
+@dataclass
+class EntryModule:
+    code: str
+    agent: agent_class.AgentModule
+    plan: handlers.HandlerPlan
+
+
+def _pick(name: str, taken: set[str]) -> str:
+    candidate, number = name, 2
+    while candidate in taken:
+        candidate = f"{name}_{number}"
+        number += 1
+    taken.add(candidate)
+    return candidate
+
+
+def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
+    rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH)
+    module = cst.parse_module(rewrite.code)
+    location = agent_class.locate_agent(module)
+    if location is None:
+        raise MigrateError(
+            f"no agent class in {original.entry.name}: no `mlflow.models.set_model(...)` names one and no class "
+            f"derives from ResponsesAgent",
+            f"make {original.entry.name} end with `mlflow.models.set_model(MyAgent())` in the original, or migrate "
+            f"the file by hand into agent_server/agent.py", code="COD002")
+    taken = agent_class.all_names(module)
+    chat = CHAT_TASKS.get(original.task or "") or (
+        location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
+    if chat:
+        agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
+                                 original.artifact_keys)
+        agent.interface = chat
+        plan = handlers.HandlerPlan(mode, None, None, refuse=f"{location.class_name} is a {chat}: {CHAT_GUIDE}")
+    else:
+        try:
+            agent = agent_class.extract(module, location, asynchronous=mode == "async")
+        except agent_class.NotExtractable as reason:
+            agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys)
+            if not agent_class.defines_method(module, location, "predict_stream"):
+                agent.predict_stream = None
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+    plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
+                                _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
+                                plan.refuse)
+    text = agent.module.code.rstrip("\n") + "\n" + handlers.handler_source(plan)
+    module = cst.parse_module(text)
+    context = CodemodContext()
+    for owner, name in [*agent.needs_imports, *handlers.imports_for(plan)]:
+        if name in ("invoke", "stream") and name in agent.taken_names:
+            raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
+                               f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
+        AddImportsVisitor.add_needed_import(context, owner, name)
+    module = AddImportsVisitor(context).transform_module(module)
+    return EntryModule(module.code, agent, plan), rewrite
+
+
+# ---------------------------------------------------------------------------------------------------- files
+
+
+def planned_files(original: OriginalModel, tree: CodeTree, entry_code: str) -> tuple[dict[str, bytes], dict[str, str], list]:
+    """Every file this step writes under the app (relative path → content), where each comes from, rewrites."""
+    files: dict[str, bytes] = {ENTRY_PATH: entry_code.encode("utf-8")}
+    sources = {ENTRY_PATH: original.entry.name}
+    rewrites = []
+    for source, target in tree.files.items():
+        data = (original.root / source).read_bytes()
+        if target.endswith(".py"):
+            rewrite = rewrite_module(data.decode("utf-8"), tree, original.artifact_keys, target)
+            rewrites.append((target, rewrite))
+            data = rewrite.code.encode("utf-8")
+        files[target] = data
+        sources[target] = source
+    artifacts = original.root / ARTIFACTS_DIR
+    if artifacts.is_dir():
+        for path in sorted(artifacts.rglob("*")):
+            if path.is_file():
+                relative = path.relative_to(original.root).as_posix()
+                files[f"{APP_PACKAGE}/{relative}"] = path.read_bytes()
+                sources[f"{APP_PACKAGE}/{relative}"] = relative
+    return files, sources, rewrites
+
+
+def previously_written(layout: MigrationLayout) -> dict[str, str]:
+    """Hashes of what earlier runs of this step (and the scaffold, for agent.py) wrote, by app path."""
+    written = {}
+    scaffold = read_report(layout, "scaffold")
+    for entry in (scaffold or {}).get("payload", {}).get("files", []):
+        if entry["path"] == ENTRY_PATH and entry.get("written_sha256"):
+            written[ENTRY_PATH] = entry["written_sha256"]
+    previous = read_report(layout, STEP)
+    for entry in (previous or {}).get("payload", {}).get("files", []):
+        written[entry["path"]] = entry["sha256"]
+    return written
+
+
+def changed_by_user(app_dir: Path, files: dict[str, bytes], written: dict[str, str]) -> list[str]:
+    changed = []
+    for relative, content in files.items():
+        target = app_dir / relative
+        if not target.is_file():
+            continue
+        current = sha256(target.read_bytes())
+        if current != sha256(content) and written.get(relative) != current:
+            changed.append(relative)
+    return changed
+
+
+def build_agent_server(app_dir: Path, files: dict[str, bytes], stale: set[str]) -> Path:
+    """A staging copy of agent_server/ with this step's files in place; files of others are kept."""
+    target = app_dir / APP_PACKAGE
+    staged = atomic.staging_dir(target)
+    try:
+        if target.is_dir():
+            shutil.copytree(target, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        for relative in stale:
+            (app_dir / relative).relative_to(target)  # only ever inside agent_server/
+            (staged / Path(relative).relative_to(APP_PACKAGE)).unlink(missing_ok=True)
+        for relative, content in files.items():
+            path = staged / Path(relative).relative_to(APP_PACKAGE)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return staged
+
+
+# ---------------------------------------------------------------------------------------------------- the step
+
+
+def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> StepReport:
+    layout = find_app(workdir, app)
+    app_dir = layout.root
+    report = StepReport(step=STEP, inputs={"mode": mode, "app": layout.relative(app_dir), "force": force})
+    original = read_original(layout)
+    tree = plan_code_tree(original.root / "code")
+    entry, entry_rewrite = transform_entry(original.entry.read_text(encoding="utf-8"), original, tree, mode)
+    files, sources, rewrites = planned_files(original, tree, entry.code)
+    rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
+    bridge_source = Path(__file__).resolve().parent.parent / SYNC_BRIDGE
+    if mode == "sync" and not (app_dir / SYNC_BRIDGE).is_file():
+        files[SYNC_BRIDGE] = bridge_source.read_bytes()  # an app scaffolded before the bridge existed
+        sources[SYNC_BRIDGE] = "scaffold"
+
+    written = previously_written(layout)
+    changed = changed_by_user(app_dir, files, written)
+    if changed and not force:
+        raise MigrateError(f"{len(changed)} file(s) in {app_dir.name}/ changed since they were written: "
+                           f"{', '.join(changed)}",
+                           "keep your changes elsewhere, or pass --force to overwrite them", code="COD003")
+    previous = read_report(layout, STEP) or {}
+    stale = {entry_["path"] for entry_ in previous.get("payload", {}).get("files", [])
+             if entry_["path"] not in files and entry_["path"] != SYNC_BRIDGE}
+    staged = build_agent_server(app_dir, files, stale)
+    try:
+        found_blocking = []
+        if mode == "async":
+            modules = parse_app_modules(staged, APP_PACKAGE)
+            roots = [(f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.invoke_name),
+                     (f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.stream_name)]
+            found_blocking = blocking_calls(modules, roots)
+        atomic.replace_dir(staged, app_dir / APP_PACKAGE)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+    agent = entry.agent
+    app_name = app_dir.name
+    if entry.plan.refuse is not None:
+        report.findings.append(Finding(
+            "COD005", "error", f"{app_name}/{ENTRY_PATH}",
+            f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
+            CHAT_GUIDE))
+    elif agent.mode == "wrapper":
+        report.findings.append(Finding(
+            "COD004", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"wrapper mode: {agent.class_name} is kept and one module-level instance serves every request, "
+            f"because {agent.reasons[0]}",
+            "nothing is required; to get module-level functions, remove what made extraction unsafe and "
+            "run `migrate code --force` again, or edit agent_server/agent.py by hand"))
+    for method in agent.params_kept:
+        report.findings.append(Finding(
+            "COD006", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"{method} reads `params`, which AgentServer never passes (it stays None)",
+            f"move what `params` carried into request.custom_inputs or configuration, then drop the parameter"))
+    for path, rewrite in rewrites:
+        for site in rewrite.artifacts:
+            if site.target is None:
+                report.findings.append(Finding(
+                    "COD007", "warning", f"{app_name}/{path}:{site.line}",
+                    f"{site.reference} names no artifact of MLmodel, so its path was not rewritten",
+                    "point it at a file under agent_server/artifacts/ with "
+                    "`Path(__file__).parent / \"artifacts\" / NAME`"))
+            elif not (original.root / ARTIFACTS_DIR / site.target).exists():
+                report.findings.append(Finding(
+                    "COD007", "warning", f"{app_name}/{path}:{site.line}",
+                    f"{site.reference} points at artifacts/{site.target}, which the download does not have",
+                    "add the file under agent_server/artifacts/ or fix the path"))
+    for old, new in tree.renamed.items():
+        report.findings.append(Finding(
+            "COD008", "info", f"{app_name}/{APP_PACKAGE}/{new}",
+            f"code/{old} is named like a file of the scaffold, so it became agent_server.{new}; imports follow",
+            "nothing to do"))
+    if mode == "async" and agent.mode == "extract" and "predict_stream" in agent.functions \
+            and entry.plan.predict is None:
+        report.findings.append(Finding(
+            "COD009", "info", f"{app_name}/{ENTRY_PATH}",
+            f"{agent.class_name}.predict is not carried over: in async mode invoke collects the stream's "
+            f"finished items",
+            f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
+            f"{entry.plan.invoke_name}"))
+    for site in found_blocking:
+        report.findings.append(Finding(
+            "COD010", "warning", f"{app_name}/{site.path}:{site.line}",
+            f"`{site.call}` blocks the event loop ({site.kind}, in {site.function})", site.fix))
+
+    report.payload = {
+        "mode": mode,
+        "transform": "not_converted" if entry.plan.refuse else agent.mode,
+        "agent_class": agent.class_name,
+        "interface": agent.interface,
+        "entry_source": f"original_mlflow_model/{original.entry.name}",
+        "entry_module": ENTRY_PATH,
+        "wrapper_reason": agent.reasons[0] if agent.reasons else None,
+        "handlers": {"invoke": entry.plan.invoke_name, "stream": entry.plan.stream_name},
+        "predict_calls_predict_stream": agent.predict_calls_stream,
+        "state": agent.state,
+        "functions": agent.functions,
+        "renamed_modules": tree.renamed,
+        "import_rewrites": [{"path": path, "from": old, "to": new}
+                            for path, rewrite in rewrites for old, new in rewrite.imports],
+        "artifact_references": [{"path": path, "line": site.line, "reference": site.reference,
+                                 "target": f"{APP_PACKAGE}/{ARTIFACTS_DIR}/{site.target}" if site.target else None}
+                                for path, rewrite in rewrites for site in rewrite.artifacts],
+        "blocking_calls": [{"path": site.path, "line": site.line, "call": site.call, "kind": site.kind,
+                            "function": site.function, "fix": site.fix} for site in found_blocking],
+        "files": [{"path": path, "source": sources[path], "sha256": sha256(content)}
+                  for path, content in sorted(files.items())],
+    }
+    report.outputs = {"agent_server": layout.relative(app_dir / APP_PACKAGE)}
+    write_report(layout, report)
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    report = migrate_code(args.workdir, args.app, args.mode, args.force)
+    payload = report.payload
+    print(f"{payload['entry_source']} → {payload['entry_module']} ({payload['transform']} mode, "
+          f"{payload['mode']} handlers)")
+    print(f"  {len(payload['files'])} file(s) written under {report.outputs['agent_server']}/")
+    for finding in report.findings:
+        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
+    return 0

@@ -1,0 +1,261 @@
+"""Calls that block an event loop, where an async handler reaches them: the code step lists them, the check fails on them.
+
+A call is judged by its name only (no type inference), after resolving import aliases. Reached means: in an
+`async def`, or in a function of the app that such code calls by name (through imports between the app's
+modules, and through a module-level instance's methods). Awaited calls are async already and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
+                     "databricks_langchain"}
+ASYNC_EQUIVALENT = {
+    "sleep": "`await asyncio.sleep(...)`",
+    "http": "an `httpx.AsyncClient` created once at module level, with `await client.get/post(...)`",
+    "sync-client": "the async client (`AsyncOpenAI`, `AsyncDatabricksOpenAI`), created once at module level",
+    "llm-call": "an async client (`AsyncOpenAI`/`AsyncDatabricksOpenAI`) and `await ...create(...)` "
+                "(`async for` over a stream)",
+    "langchain-call": "the async method: `.ainvoke`/`.astream`/`.abatch`, awaited (`async for` for streams)",
+    "database": "an async driver (`psycopg.AsyncConnection`, `psycopg_pool.AsyncConnectionPool`)",
+    "process": "`asyncio.create_subprocess_exec(...)`",
+    "sync-iteration": "make the generator async (`async def` ... `yield`) and iterate it with `async for`",
+}
+
+
+@dataclass(frozen=True)
+class BlockingCall:
+    path: str  # relative to the app folder
+    line: int
+    call: str
+    kind: str
+    function: str
+
+    @property
+    def fix(self) -> str:
+        return f"replace `{self.call}` with {ASYNC_EQUIVALENT[self.kind]}"
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    parts = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            return ".".join(reversed(parts))
+        else:
+            return None
+
+
+def import_aliases(tree: ast.Module, module: str) -> dict[str, str]:
+    """Local name → the dotted name it was imported as (relative imports resolved against `module`)."""
+    aliases: dict[str, str] = {}
+    package = module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package[: len(package) - node.level + 1] if node.level > 1 else package
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+    return aliases
+
+
+@dataclass
+class ParsedModule:
+    name: str  # agent_server.helpers
+    path: str  # agent_server/helpers.py
+    tree: ast.Module
+    aliases: dict[str, str]
+    functions: dict[str, ast.AST]  # "f" and "Class.method"
+    instances: dict[str, str]  # module-level `AGENT = Class()` → "Class"
+    uses_langchain: bool
+
+
+def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[str, ParsedModule]:
+    """Every module under `package_dir` (the app's agent_server/, or a staging copy of it), by dotted name."""
+    modules = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        relative = Path(package) / path.relative_to(package_dir)
+        if "__pycache__" in relative.parts:
+            continue
+        parts = list(relative.with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        name = ".".join(parts)
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(relative))
+        except (SyntaxError, ValueError):
+            continue
+        aliases = import_aliases(tree, name if path.name != "__init__.py" else f"{name}.__init__")
+        functions: dict[str, ast.AST] = {}
+        instances: dict[str, str] = {}
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions[node.name] = node
+            elif isinstance(node, ast.ClassDef):
+                for inner in node.body:
+                    if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        functions[f"{node.name}.{inner.name}"] = inner
+            elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                  and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
+                instances[node.targets[0].id] = node.value.func.id
+        uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
+        modules[name] = ParsedModule(name, relative.as_posix(), tree, aliases, functions, instances, uses_langchain)
+    return modules
+
+
+def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
+    written = dotted_name(call.func) or ""
+    head, _, rest = written.partition(".")
+    target = module.aliases.get(head, head)
+    name = f"{target}.{rest}" if rest else target
+    top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
+    if name == "time.sleep":
+        return "sleep"
+    if top == "requests" or name == "urllib.request.urlopen" or (
+            top == "httpx" and last in {"get", "post", "put", "patch", "delete", "request", "stream", "Client"}):
+        return "http"
+    if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI"}:
+        return "sync-client"
+    if (top in {"psycopg", "psycopg2"} and last == "connect") or name == "psycopg_pool.ConnectionPool":
+        return "database"
+    if top == "subprocess":
+        return "process"
+    if isinstance(call.func, ast.Attribute):
+        parts = written.split(".")
+        if last == "create" and {"completions", "responses", "embeddings"} & set(parts[:-1]):
+            return "llm-call"
+        if module.uses_langchain and last in {"invoke", "stream", "batch"}:
+            return "langchain-call"
+    return None
+
+
+class _Calls(ast.NodeVisitor):
+    """Blocking calls in one function's own body, and the app functions it calls."""
+
+    def __init__(self, module: ParsedModule, function: ast.AST, in_async: bool):
+        self.module = module
+        self.function = function
+        self.in_async = in_async
+        self.awaited: set[int] = set()
+        self.sites: list[tuple[ast.Call, str]] = []
+        self.callees: list[ast.Call] = []
+
+    def visit_FunctionDef(self, node):
+        if node is self.function:
+            self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        return
+
+    def visit_Await(self, node):
+        self.awaited.add(id(node.value))
+        self.generic_visit(node)
+
+    def visit_AsyncWith(self, node):
+        self.awaited.update(id(item.context_expr) for item in node.items)
+        self.generic_visit(node)
+
+    def visit_AsyncFor(self, node):
+        self.awaited.add(id(node.iter))
+        self.generic_visit(node)
+
+    def visit_For(self, node):
+        if self.in_async and isinstance(node.iter, ast.Call) and self.iterates_generator(node.iter):
+            self.sites.append((node.iter, "sync-iteration"))
+            self.awaited.add(id(node.iter))
+        self.generic_visit(node)
+
+    def iterates_generator(self, call: ast.Call) -> bool:
+        name = dotted_name(call.func) or ""
+        if name.endswith(".predict_stream"):
+            return True
+        resolved = resolve(self.module, call, {})
+        return resolved is not None and resolved[1] is not None and _is_sync_generator(resolved[1])
+
+    def visit_Call(self, node):
+        kind = None if id(node) in self.awaited else kind_of(node, self.module)
+        if kind:
+            self.sites.append((node, kind))
+        else:
+            self.callees.append(node)
+        self.generic_visit(node)
+
+
+def _is_sync_generator(function: ast.AST) -> bool:
+    if not isinstance(function, ast.FunctionDef):
+        return False
+    pending = list(ast.iter_child_nodes(function))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def resolve(module: ParsedModule, call: ast.Call, modules: dict[str, ParsedModule]) -> tuple[str, ast.AST | None] | None:
+    """The app function a call names: `f()`, `helpers.f()`, `AGENT.method()`; (module, node) or None."""
+    name = dotted_name(call.func) or ""
+    head, _, rest = name.partition(".")
+    if not rest:
+        if head in module.functions:
+            return module.name, module.functions[head]
+        target = module.aliases.get(head)
+        if target and "." in target:
+            owner, function = target.rsplit(".", 1)
+            if owner in modules and function in modules[owner].functions:
+                return owner, modules[owner].functions[function]
+        return None
+    if head in module.instances and "." not in rest:
+        key = f"{module.instances[head]}.{rest}"
+        return (module.name, module.functions[key]) if key in module.functions else None
+    target = module.aliases.get(head)
+    if target in modules and rest in modules[target].functions:
+        return target, modules[target].functions[rest]
+    return None
+
+
+def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]] | None = None) -> list[BlockingCall]:
+    """Blocking calls reached from async functions (all of the app's, or the given (module, function) roots)."""
+    pending: list[tuple[str, ast.AST, str]] = []
+    for module in modules.values():
+        for qualified, function in module.functions.items():
+            is_root = isinstance(function, ast.AsyncFunctionDef) if roots is None else (module.name, qualified) in roots
+            if is_root:
+                pending.append((module.name, function, qualified))
+    seen: set[int] = set()
+    found: dict[tuple[str, int, str], BlockingCall] = {}
+    while pending:
+        module_name, function, qualified = pending.pop()
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        module = modules[module_name]
+        visitor = _Calls(module, function, isinstance(function, ast.AsyncFunctionDef))
+        visitor.visit(function)
+        for call, kind in visitor.sites:
+            written = dotted_name(call.func) or ast.unparse(call.func)
+            found[(module.path, call.lineno, written)] = BlockingCall(module.path, call.lineno, written, kind, qualified)
+        for call in visitor.callees:
+            resolved = resolve(module, call, modules)
+            if resolved and resolved[1] is not None and not isinstance(resolved[1], ast.AsyncFunctionDef):
+                owner = modules[resolved[0]]
+                name = next(key for key, value in owner.functions.items() if value is resolved[1])
+                pending.append((resolved[0], resolved[1], name))
+    return sorted(found.values(), key=lambda site: (site.path, site.line))

@@ -1,0 +1,268 @@
+"""Where the model's files land in the app, and the rewrites that keep them working there.
+
+MLflow puts `code/` itself on `sys.path` when it loads a model, so `code/helpers.py` is imported as
+`helpers` and `code/pkg/tools.py` as `pkg.tools`. In the app they become modules of the `agent_server`
+package (`agent_server.helpers`, `agent_server.pkg.tools`), so imports between them are rewritten to that
+absolute form; relative imports inside a copied package keep working as they are. Artifacts move from the
+model's `artifacts/` to `agent_server/artifacts/`, and code that reached them through
+`context.artifacts["key"]` or a literal `"artifacts/..."` path gets a path relative to its own file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+APP_PACKAGE = "agent_server"
+ENTRY_MODULE = "agent"
+ARTIFACTS_DIR = "artifacts"
+# Names in agent_server/ that the scaffold and this step own; a code/ module with one of them is renamed.
+RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "__init__", ARTIFACTS_DIR, "__pycache__"})
+
+
+def dotted(node: cst.BaseExpression | None) -> str | None:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted(node.value)
+        return f"{head}.{node.attr.value}" if head else None
+    return None
+
+
+@dataclass
+class CodeTree:
+    """The model's `code/` folder as it lands in `agent_server/`: top-level names, renames, files."""
+
+    top_level: dict[str, str] = field(default_factory=dict)  # name in code/ → name in agent_server/
+    files: dict[str, str] = field(default_factory=dict)  # original path (code/...) → app path (agent_server/...)
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        return {old: new for old, new in self.top_level.items() if old != new}
+
+    def app_module(self, module: str) -> str | None:
+        """The app's module for an absolute import of `module`, when it names a copied module."""
+        parts = module.split(".")
+        if parts[0] == "code" and len(parts) > 1 and parts[1] in self.top_level:
+            parts = parts[1:]  # `from code.helpers import x`: the folder name was never importable in MLflow
+        if parts[0] not in self.top_level:
+            return None
+        return ".".join([APP_PACKAGE, self.top_level[parts[0]], *parts[1:]])
+
+
+def plan_code_tree(code_dir: Path) -> CodeTree:
+    tree = CodeTree()
+    if not code_dir.is_dir():
+        return tree
+    taken = set(RESERVED_NAMES)
+    for entry in sorted(code_dir.iterdir()):
+        if entry.name == "__pycache__":
+            continue
+        name = entry.stem if entry.is_file() and entry.suffix == ".py" else entry.name
+        new = name
+        while new in taken:
+            new = f"{new}_module"
+        taken.add(new)
+        if entry.is_file() and entry.suffix == ".py":
+            tree.top_level[name] = new
+            tree.files[f"code/{entry.name}"] = f"{APP_PACKAGE}/{new}.py"
+        elif entry.is_dir():
+            tree.top_level[name] = new
+            for path in sorted(entry.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    inner = path.relative_to(entry).as_posix()
+                    tree.files[f"code/{entry.name}/{inner}"] = f"{APP_PACKAGE}/{new}/{inner}"
+        else:
+            tree.files[f"code/{entry.name}"] = f"{APP_PACKAGE}/{new}"
+    return tree
+
+
+def package_depth(app_path: str) -> int:
+    """How many package levels a module sits below `agent_server/` (0 for agent_server/x.py)."""
+    return len(PurePosixPath(app_path).parts) - 2
+
+
+class LocalImportRewriter(cst.CSTTransformer):
+    """`from helpers import x` → `from agent_server.helpers import x`, `import pkg.tools` → both names bound."""
+
+    def __init__(self, tree: CodeTree):
+        self.tree = tree
+        self.rewritten: list[tuple[str, str]] = []
+
+    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
+        if updated_node.relative or updated_node.module is None:
+            return updated_node
+        module = dotted(updated_node.module)
+        target = self.tree.app_module(module) if module else None
+        if target is None:
+            return updated_node
+        self.rewritten.append((module, target))
+        return updated_node.with_changes(module=cst.parse_expression(target))
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        if not any(isinstance(statement, cst.Import) for statement in updated_node.body):
+            return updated_node
+        lines: list[cst.SimpleStatementLine] = []
+        kept: list[cst.BaseSmallStatement] = []
+        for statement in updated_node.body:
+            if not isinstance(statement, cst.Import):
+                kept.append(statement)
+                continue
+            outside = []
+            for alias in statement.names:
+                module = dotted(alias.name)
+                target = self.tree.app_module(module) if module else None
+                if target is None:
+                    outside.append(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+                    continue
+                self.rewritten.append((module, target))
+                lines.extend(self.import_lines(module, target, alias))
+            if outside:
+                kept.append(statement.with_changes(names=outside))
+        if kept:
+            last = kept[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            lines.insert(0, updated_node.with_changes(body=[*kept[:-1], last]))
+        lines[0] = lines[0].with_changes(leading_lines=updated_node.leading_lines,
+                                         trailing_whitespace=updated_node.trailing_whitespace)
+        return cst.FlattenSentinel(lines)
+
+    @staticmethod
+    def import_lines(module: str, target: str, alias: cst.ImportAlias) -> list[cst.SimpleStatementLine]:
+        if alias.asname is not None:
+            bound = cst.ensure_type(alias.asname.name, cst.Name).value
+            return [cst.parse_statement(f"import {target} as {bound}")]
+        head = module.split(".")[0]
+        if "." not in module:
+            return [cst.parse_statement(f"import {target} as {head}")]
+        # `import pkg.tools` binds `pkg` and loads pkg.tools: import the submodule, then bind the package.
+        app_head = target.split(".")[1]
+        suffix = f" as {head}" if app_head != head else ""
+        return [cst.parse_statement(f"import {target}"),
+                cst.parse_statement(f"from {APP_PACKAGE} import {app_head}{suffix}")]
+
+
+@dataclass(frozen=True)
+class ArtifactSite:
+    line: int
+    reference: str  # what the code said: `context.artifacts["config"]` or "artifacts/prompt.txt"
+    target: str | None  # the path under agent_server/artifacts/, None when it could not be resolved
+
+
+class ArtifactPathRewriter(cst.CSTTransformer):
+    """`context.artifacts["key"]` and `"artifacts/x"` → `str(Path(__file__).parent / "artifacts" / "x")`."""
+
+    METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
+
+    def __init__(self, artifact_keys: dict[str, str], depth: int, path_name: str):
+        self.artifact_keys = artifact_keys  # MLmodel key → path under artifacts/
+        self.depth = depth
+        self.path_name = path_name  # how this module names pathlib.Path
+        self.sites: list[ArtifactSite] = []
+        self._concatenated = 0
+        self._docstrings: set[int] = set()
+
+    def path_expression(self, relative: str) -> cst.BaseExpression:
+        parents = ".parent" * (self.depth + 1)
+        parts = " / ".join(json.dumps(part) for part in PurePosixPath(relative).parts)
+        return cst.parse_expression(f'str({self.path_name}(__file__){parents} / "{ARTIFACTS_DIR}" / {parts})')
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.get_metadata(cst.metadata.PositionProvider, node).start.line
+
+    def _keyed(self, original: cst.CSTNode, key_node: cst.BaseExpression, updated: cst.BaseExpression,
+               shown: str) -> cst.BaseExpression:
+        key = key_node.evaluated_value if isinstance(key_node, cst.SimpleString) else None
+        target = self.artifact_keys.get(key) if isinstance(key, str) else None
+        self.sites.append(ArtifactSite(self._line(original), shown, target))
+        return self.path_expression(target) if target else updated
+
+    def leave_Subscript(self, original_node, updated_node):
+        value = updated_node.value
+        if (isinstance(value, cst.Attribute) and value.attr.value == "artifacts" and isinstance(value.value, cst.Name)
+                and len(updated_node.slice) == 1 and isinstance(updated_node.slice[0].slice, cst.Index)):
+            key = updated_node.slice[0].slice.value
+            return self._keyed(original_node, key, updated_node, cst.Module([]).code_for_node(original_node))
+        return updated_node
+
+    def leave_Call(self, original_node, updated_node):
+        function = updated_node.func
+        if (isinstance(function, cst.Attribute) and function.attr.value == "get"
+                and isinstance(function.value, cst.Attribute) and function.value.attr.value == "artifacts"
+                and isinstance(function.value.value, cst.Name) and updated_node.args):
+            return self._keyed(original_node, updated_node.args[0].value, updated_node,
+                               cst.Module([]).code_for_node(original_node))
+        return updated_node
+
+    def visit_ConcatenatedString(self, node):
+        self._concatenated += 1
+
+    def leave_ConcatenatedString(self, original_node, updated_node):
+        self._concatenated -= 1
+        return updated_node
+
+    def visit_Expr(self, node):
+        if isinstance(node.value, cst.SimpleString):
+            self._docstrings.add(id(node.value))
+
+    def leave_SimpleString(self, original_node, updated_node):
+        if self._concatenated or id(original_node) in self._docstrings:
+            return updated_node
+        value = original_node.evaluated_value
+        if not isinstance(value, str) or not value.startswith(f"{ARTIFACTS_DIR}/"):
+            return updated_node
+        relative = value[len(ARTIFACTS_DIR) + 1:].strip("/")
+        if not relative:
+            return updated_node
+        self.sites.append(ArtifactSite(self._line(original_node), value, relative))
+        return self.path_expression(relative)
+
+
+def path_name_for(module: cst.Module) -> tuple[str, tuple[str, str | None]]:
+    """How to spell pathlib.Path in `module`, and the import that provides it (module, name or None)."""
+    bound_elsewhere = False
+    for statement in module.body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                    for alias in small.names:
+                        name = alias.evaluated_alias or alias.evaluated_name
+                        if name == "Path":
+                            if dotted(small.module) == "pathlib" and alias.asname is None:
+                                return "Path", ("pathlib", "Path")
+                            bound_elsewhere = True
+                elif isinstance(small, cst.Assign):
+                    bound_elsewhere |= any(isinstance(t.target, cst.Name) and t.target.value == "Path"
+                                           for t in small.targets)
+        elif isinstance(statement, (cst.ClassDef, cst.FunctionDef)) and statement.name.value == "Path":
+            bound_elsewhere = True
+    if bound_elsewhere:
+        return "pathlib.Path", ("pathlib", None)
+    return "Path", ("pathlib", "Path")
+
+
+@dataclass
+class ModuleRewrite:
+    code: str
+    imports: list[tuple[str, str]]
+    artifacts: list[ArtifactSite]
+
+
+def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], app_path: str) -> ModuleRewrite:
+    """Imports and artifact paths of one copied module, rewritten for its place in the app."""
+    module = cst.parse_module(source)
+    importer = LocalImportRewriter(tree)
+    module = module.visit(importer)
+    path_name, path_import = path_name_for(module)
+    artifacts = ArtifactPathRewriter(artifact_keys, package_depth(app_path), path_name)
+    module = cst.metadata.MetadataWrapper(module).visit(artifacts)
+    if any(site.target for site in artifacts.sites):
+        context = CodemodContext()
+        AddImportsVisitor.add_needed_import(context, path_import[0], path_import[1])
+        module = AddImportsVisitor(context).transform_module(module)
+    return ModuleRewrite(module.code, importer.rewritten, artifacts.sites)
