@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from checks.findings import Finding
+from checks.schema_registry import validation_errors
 from scripts.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
 
 STEP = "analyze"
@@ -170,7 +171,13 @@ def compare_with_source_copies(layout: MigrationLayout, payload: dict, report_pa
 def check_analysis(layout: MigrationLayout) -> list[Finding]:
     report_path = layout.report_path(STEP)
     shown = layout.relative(report_path)
-    payload = json.loads(report_path.read_text(encoding="utf-8"))["payload"]
+    try:
+        document = json.loads(report_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return []  # `migrate check` already reports it (CHK002); there are no facts to compare
+    if validation_errors(document, STEP):
+        return []  # likewise (CHK003): comparing a payload of unknown shape would only add noise
+    payload = document["payload"]
     if layout.original.is_dir():
         return compare_with_original(layout, payload, shown)
     return compare_with_source_copies(layout, payload, shown)

@@ -294,6 +294,13 @@ def test_requirements_lines_are_parsed_by_kind():
 # ---------------------------------------------------------------------------------------------------- the check
 
 
+def test_the_check_leaves_an_unreadable_report_to_migrate_check(tmp_path):
+    analyzed("chat_agent", tmp_path)
+    layout = MigrationLayout.for_workdir(tmp_path)
+    layout.report_path("analyze").write_text("{not json")
+    assert check_analysis(layout) == []  # `migrate check` reports CHK002 for it
+
+
 def test_the_check_finds_a_report_edited_after_the_analysis(tmp_path):
     analyzed("all_resources", tmp_path)
     layout = MigrationLayout.for_workdir(tmp_path)
@@ -327,7 +334,10 @@ def app_folder_without_the_download(workdir: Path, fixture: str) -> MigrationLay
     for name in ("MLmodel", "input_example.json", "requirements.txt"):
         if (model / name).is_file():
             shutil.copy2(model / name, source / name)
-    (source / "manifest.json").write_text(json.dumps({"files": tree_hashes(model)}))
+    # The shape scripts/source_facts.py writes: {"files": {path: {"sha256", "bytes"}}}.
+    files = {path: {"sha256": digest, "bytes": (model / path).stat().st_size}
+             for path, digest in tree_hashes(model).items()}
+    (source / "manifest.json").write_text(json.dumps({"files": files}))
     (app / "migration" / "reports").mkdir()
     shutil.copy2(workdir / "migration" / "reports" / "analyze.json", app / "migration" / "reports" / "analyze.json")
     return MigrationLayout.for_app(app)
@@ -357,7 +367,7 @@ def test_the_check_from_the_app_folder_finds_a_source_file_the_download_does_not
     layout = app_folder_without_the_download(workdir, "code_subpackage")
     manifest = layout.source / "manifest.json"
     files = json.loads(manifest.read_text())["files"]
-    files["code/mypkg/base.py"] = "0" * 64
+    files["code/mypkg/base.py"]["sha256"] = "0" * 64
     manifest.write_text(json.dumps({"files": files}))
     findings = check_analysis(layout)
     assert [(finding.code, "code/mypkg/base.py" in finding.message) for finding in findings] == [("ANA103", True)]
