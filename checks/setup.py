@@ -98,12 +98,14 @@ def mlflow_findings(app: Path, dependencies: list[str]) -> list[Finding]:
     if not mlflow:
         return [Finding("SET106", "error", f"{app.name}/pyproject.toml", "pyproject.toml does not depend on mlflow",
                         f"add \"mlflow>={MLFLOW_FLOOR}\" to dependencies (the app server is mlflow.genai.agent_server)")]
-    admitted = [version for version in BELOW_FLOOR if mlflow[0].specifier.contains(version, prereleases=True)]
-    if admitted:
-        return [Finding("SET106", "error", f"{app.name}/pyproject.toml",
-                        f"`{mlflow[0]}` admits mlflow {admitted[0]}, which has no mlflow.genai.agent_server",
-                        f"require mlflow>={MLFLOW_FLOOR} (keep a pin only if it is {MLFLOW_FLOOR} or newer)")]
-    return []
+    findings = []
+    for requirement in mlflow:
+        admitted = [version for version in BELOW_FLOOR if requirement.specifier.contains(version, prereleases=True)]
+        if admitted:
+            findings.append(Finding("SET106", "error", f"{app.name}/pyproject.toml",
+                                    f"`{requirement}` admits mlflow {admitted[0]}, which has no mlflow.genai.agent_server",
+                                    f"require mlflow>={MLFLOW_FLOOR} (keep a pin only if it is {MLFLOW_FLOOR} or newer)"))
+    return findings
 
 
 def carried_findings(layout: MigrationLayout, dependencies: list[str]) -> list[Finding]:
