@@ -47,6 +47,8 @@ def parse_bundle_text(text: str) -> CommentedMap:
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = " ".join(part for part in (error.context, error.problem) if part)
+        if error.context_mark and mark and error.context_mark.line != mark.line:
+            problem += f" (the construct that starts at line {error.context_mark.line + 1})"
         raise BundleSyntaxError(problem or str(error), mark.line + 1 if mark else None) from None
     except YAMLError as error:
         raise BundleSyntaxError(str(error), None) from None
