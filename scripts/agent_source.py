@@ -39,7 +39,6 @@ FRAMEWORK_MODULES = {
 FRAMEWORKS = ("langgraph", "langchain", "openai", "databricks-openai", "openai-agents", "dspy", "plain")
 LANGCHAIN_FAMILY = {"langgraph", "langchain"}
 
-STATE_SIGNALS = ("checkpointer", "store", "thread_id", "conversation_id", "lakebase", "postgres")
 # Databricks' LangGraph savers and stores keep their state in Lakebase.
 LAKEBASE_CLASSES = {"CheckpointSaver", "AsyncCheckpointSaver", "DatabricksStore", "AsyncDatabricksStore"}
 
@@ -53,7 +52,6 @@ ASYNC_EQUIVALENTS = {
     "database": "psycopg.AsyncConnection.connect / psycopg_pool.AsyncConnectionPool (opened once, not per request)",
     "process": "await asyncio.create_subprocess_exec(...)",
 }
-BLOCKING_KINDS = tuple(ASYNC_EQUIVALENTS)
 
 
 @dataclass
@@ -292,7 +290,7 @@ def classes_in(source: SourceFile) -> dict[str, ClassSite]:
 class ClassIndex:
     """Classes of the entry file and of code/ modules, found by the names a file uses for them."""
 
-    def __init__(self, entry: SourceFile, code_sources: list[SourceFile]):
+    def __init__(self, entry: SourceFile | None, code_sources: list[SourceFile]):
         self.entry = entry
         self.modules = {source.module: source for source in code_sources if source.module}
 
@@ -801,6 +799,18 @@ class AgentSource:
 
     def blocking_calls(self) -> list[dict]:
         return [site for source in self.sources for site in blocking_calls(source, imports_langchain(source))]
+
+
+def agent_classes_in_code(code_sources: list[SourceFile]) -> list[dict]:
+    """Classes under code/ that reach an MLflow interface: where a pickled model's source may still be."""
+    index = ClassIndex(None, code_sources)
+    found = []
+    for source in code_sources:
+        for site in classes_in(source).values():
+            names, interface, _ = base_chain(index, site)
+            if interface != "other":
+                found.append({"path": source.path, "line": site.node.lineno, "name": site.node.name, "base": interface})
+    return found
 
 
 def read_agent_source(root: Path, entry_path: str | None) -> AgentSource:

@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from checks.findings import Finding
-from scripts.agent_source import AgentSource, packages_of, read_agent_source
+from scripts.agent_source import AgentSource, agent_classes_in_code, packages_of, read_agent_source
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.reports import StepReport, write_report
@@ -288,13 +288,16 @@ class Findings:
         self.items.append(Finding(code, severity, shown, message, fix))
 
 
-def source_findings(findings: Findings, facts: dict, source: AgentSource | None, mlmodel: dict) -> None:
+def source_findings(findings: Findings, facts: dict, source: AgentSource | None) -> None:
     """What the Python source and the MLmodel together say needs attention."""
     kind = facts["model_kind"]
     if kind == "pickled":
+        in_code = agent_classes_in_code(source.code_sources) if source else []
+        hint = "; code/ defines " + ", ".join(f"{found['name']} ({found['path']}:{found['line']})"
+                                              for found in in_code) if in_code else ""
         findings.add("ANA001", "error", MLMODEL,
                      f"this is a pickled model ({PICKLED_MODEL}, no model_code_path): its agent class exists only "
-                     "as pickled bytes, so there is no source file to migrate",
+                     f"as pickled bytes, so there is no source file to migrate{hint}",
                      "take the agent's source from code/ if the class is defined there, or ask the author for the "
                      "Python file the model was logged from; then log it as models-from-code "
                      "(`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`) or put it in the app by hand")
@@ -362,7 +365,7 @@ def source_findings(findings: Findings, facts: dict, source: AgentSource | None,
                      "nothing breaks in the app; check that the analysed class is the one that was served")
 
 
-def model_findings(findings: Findings, payload: dict, source: AgentSource | None) -> None:
+def model_findings(findings: Findings, payload: dict) -> None:
     if not payload["input_example"]["present"]:
         findings.add("ANA006", "warning", payload["input_example"]["path"],
                      "no input example: the smoke step has no request the original model is known to answer",
@@ -462,8 +465,8 @@ def analyze_model(root: Path, model_dir: str) -> tuple[dict, list[Finding]]:
         "source_files": [item.facts() for item in source.sources] if source else [],
     }
     findings = Findings(model_dir)
-    source_findings(findings, facts, source, mlmodel)
-    model_findings(findings, payload, source)
+    source_findings(findings, facts, source)
+    model_findings(findings, payload)
     return payload, findings.items
 
 

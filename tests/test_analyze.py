@@ -109,10 +109,13 @@ def test_chat_agent_is_reported_as_legacy_with_the_guided_path(tmp_path):
 def test_pickled_model_is_an_error_that_says_where_the_source_must_come_from(tmp_path):
     payload, findings = analyzed("pickled", tmp_path)
     assert payload["model_kind"] == "pickled" and payload["entry_file"] is None
-    assert payload["agent_class"] is None and payload["source_files"] == []
+    assert payload["agent_class"] is None
     pickled = [finding for finding in findings if finding.code == "ANA001"]
     assert len(pickled) == 1 and pickled[0].severity == "error"
     assert "code/" in pickled[0].fix and "author" in pickled[0].fix
+    # The class may still be in code/: the finding points at it.
+    assert "PickledAgent (code/legacy_agent.py:4)" in pickled[0].message
+    assert [module["path"] for module in payload["code"]["modules"]] == ["code/legacy_agent.py"]
     assert [entry["name"] for entry in payload["requirements"]] == ["mlflow", "cloudpickle"]
 
 
@@ -490,3 +493,20 @@ def test_run_writes_the_report_and_exits_non_zero_only_on_errors(tmp_path, capsy
     assert run(argparse.Namespace(workdir=downloaded("pickled", tmp_path / "pickled"))) == 1
     assert (tmp_path / "pickled" / "migration" / "reports" / "analyze.json").is_file()
     assert "ANA001" in capsys.readouterr().err
+
+
+def test_the_schema_refuses_a_payload_outside_the_contract(tmp_path):
+    analyzed("langgraph_state", tmp_path)
+    document = read_report(MigrationLayout.for_workdir(tmp_path), "analyze")
+    assert validation_errors(document, "analyze") == []
+    for path, value in [(("model_kind",), "notebook"), (("agent_class", "base"), "Agent"),
+                        (("frameworks", 0, "name"), "crewai"), (("blocking_calls", 0, "kind"), "io"),
+                        (("resources", 0, "declared_in"), "somewhere")]:
+        broken = json.loads(json.dumps(document))
+        target = broken["payload"]
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        assert validation_errors(broken, "analyze"), path
+    del document["payload"]["state"]
+    assert any("state" in line for line in validation_errors(document, "analyze"))
