@@ -1,0 +1,166 @@
+"""The workspace stand-in's HTTP routes: the subset of the Databricks REST API and LLM endpoints we call.
+
+Reached exactly as a workspace is (`DATABRICKS_HOST=http://127.0.0.1:PORT`, `DATABRICKS_TOKEN`), so
+databricks-sdk, MLflow and the agents' LLM clients run unchanged against it. Errors use the workspace's
+wire format, `{"error_code": ..., "message": ...}` with the matching HTTP status, because databricks-sdk
+turns exactly that into its typed exceptions (NotFound, Unauthenticated, PermissionDenied).
+
+Routes under `/_standin/` are the test harness's own (register an endpoint, an app, a latency); they take the
+same token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from standin import llm
+
+CURRENT_USER = {
+    "id": "1000000000000001",
+    "userName": "demo.user@example.com",
+    "displayName": "Demo User",
+    "active": True,
+    "emails": [{"value": "demo.user@example.com", "primary": True, "type": "work"}],
+}
+
+
+@dataclass
+class WorkspaceState:
+    token: str
+    latency_ms: float = 0.0
+    endpoints: dict[str, dict] = field(default_factory=dict)
+    forbidden_endpoints: set[str] = field(default_factory=set)
+    apps: dict[str, dict] = field(default_factory=dict)
+    experiments: dict[str, dict] = field(default_factory=dict)  # by name
+    llm_requests: int = 0
+
+
+def error(status: int, error_code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error_code": error_code, "message": message}, status_code=status)
+
+
+def build_app(state: WorkspaceState) -> FastAPI:
+    app = FastAPI(title="agent-migrate workspace stand-in")
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next):
+        if request.url.path.startswith("/.well-known/"):  # discovery is public on a workspace too
+            return await call_next(request)
+        header = request.headers.get("authorization", "")
+        if not header:
+            return error(401, "UNAUTHENTICATED", "No access token was given (Authorization header missing).")
+        if header != f"Bearer {state.token}":
+            return error(401, "UNAUTHENTICATED", "Invalid access token.")
+        return await call_next(request)
+
+    @app.get("/.well-known/databricks-config")
+    async def host_metadata(request: Request):
+        # databricks-sdk reads this when it builds a config; without it, it logs a warning on every client.
+        base = str(request.base_url).rstrip("/")
+        return {"oidc_endpoint": f"{base}/oidc", "workspace_id": "1000000000000001", "cloud": "aws"}
+
+    # ------------------------------------------------------------------ serving endpoints (metadata)
+
+    @app.get("/api/2.0/serving-endpoints")
+    async def list_endpoints():
+        return {"endpoints": list(state.endpoints.values())}
+
+    @app.get("/api/2.0/serving-endpoints/{name}")
+    async def get_endpoint(name: str):
+        if name in state.forbidden_endpoints:
+            return error(403, "PERMISSION_DENIED",
+                         f"User does not have permission to view serving endpoint '{name}'.")
+        if name not in state.endpoints:
+            return error(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+        return state.endpoints[name]
+
+    # ------------------------------------------------------------------ identity, experiments, apps
+
+    @app.get("/api/2.0/preview/scim/v2/Me")
+    async def me():
+        return CURRENT_USER
+
+    @app.get("/api/2.0/mlflow/experiments/get-by-name")
+    async def experiment_by_name(experiment_name: str):
+        if experiment_name not in state.experiments:
+            return error(404, "RESOURCE_DOES_NOT_EXIST", f"Node named '{experiment_name}' does not exist.")
+        return {"experiment": state.experiments[experiment_name]}
+
+    @app.post("/api/2.0/mlflow/experiments/create")
+    async def create_experiment(request: Request):
+        body = await request.json()
+        name = body.get("name", "")
+        if not name.startswith("/"):
+            return error(400, "INVALID_PARAMETER_VALUE", f"Got an invalid experiment name '{name}': "
+                         "it must be an absolute workspace path.")
+        if name in state.experiments:
+            return error(400, "RESOURCE_ALREADY_EXISTS", f"Node named '{name}' already exists.")
+        experiment_id = str(4000000000000000 + len(state.experiments) + 1)
+        state.experiments[name] = {"experiment_id": experiment_id, "name": name, "lifecycle_stage": "active"}
+        return {"experiment_id": experiment_id}
+
+    @app.get("/api/2.0/apps/{name}")
+    async def get_app(name: str):
+        if name not in state.apps:
+            return error(404, "RESOURCE_DOES_NOT_EXIST", f"App with name {name} does not exist or is deleted.")
+        return state.apps[name]
+
+    # ------------------------------------------------------------------ LLM endpoints
+
+    async def chat(body: dict, model: str):
+        if not body.get("messages"):
+            return error(400, "INVALID_PARAMETER_VALUE", "The request has no messages.")
+        state.llm_requests += 1
+        if state.latency_ms:
+            await asyncio.sleep(state.latency_ms / 1000)
+        if not body.get("stream"):
+            return llm.completion(body, model)
+
+        async def events():
+            for chunk in llm.completion_chunks(body, model):
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/serving-endpoints/chat/completions")
+    async def chat_completions(request: Request):
+        body = await request.json()
+        return await chat(body, body.get("model", ""))
+
+    @app.post("/serving-endpoints/{name}/invocations")
+    async def invocations(name: str, request: Request):
+        return await chat(await request.json(), name)
+
+    # ------------------------------------------------------------------ the harness's own routes
+
+    @app.put("/_standin/endpoints/{name}")
+    async def put_endpoint(name: str, request: Request):
+        body = await request.json()
+        state.endpoints[name] = body["endpoint"]
+        if body.get("forbidden"):
+            state.forbidden_endpoints.add(name)
+        else:
+            state.forbidden_endpoints.discard(name)
+        return {}
+
+    @app.put("/_standin/apps/{name}")
+    async def put_app(name: str, request: Request):
+        state.apps[name] = await request.json()
+        return {}
+
+    @app.put("/_standin/latency")
+    async def put_latency(request: Request):
+        state.latency_ms = float((await request.json())["latency_ms"])
+        return {}
+
+    @app.get("/_standin/stats")
+    async def stats():
+        return {"llm_requests": state.llm_requests, "experiments": list(state.experiments)}
+
+    return app
