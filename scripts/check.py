@@ -62,7 +62,8 @@ def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], l
             continue
         checked.append(step.name)
         findings.extend(schema_findings)
-        findings.extend(step.load_check()(layout))
+        if not schema_findings:  # the step's check reads the report; a broken one is already the finding
+            findings.extend(step.load_check()(layout))
     if not checked and not names:
         raise MigrateError(
             f"no step reports under {layout.reports}: nothing to check",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     total = time.monotonic()
 
     with standin.running() as workspace:
-        env = {**os.environ, **workspace.env()}
+        env = workspace.environ()
         print(f"workspace stand-in at {workspace.url}", file=sys.stderr)
         print(f"registering examples/{args.example} in {workdir / REGISTRY_DIR}", file=sys.stderr)
         registered = register_once(catalog, args.example, workdir, env)
