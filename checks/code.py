@@ -216,7 +216,15 @@ def _base_names(node: ast.ClassDef) -> set[str]:
 
 def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Finding]:
     entry = modules.get(f"{PACKAGE}.agent")
-    instantiated = set(entry.instances.values()) if entry else set()
+    bases_of = {node.name: _base_names(node) for module in modules.values() for node in ast.walk(module.tree)
+                if isinstance(node, ast.ClassDef)}
+    # Wrapper mode: the instance's class and the user's classes it derives from are what serves the handlers.
+    instantiated, pending = set(), list(entry.instances.values()) if entry else []
+    while pending:
+        name = pending.pop()
+        if name not in instantiated:
+            instantiated.add(name)
+            pending.extend(bases_of.get(name, ()))
     findings = []
     for module in modules.values():
         for node in ast.walk(module.tree):

@@ -254,7 +254,7 @@ def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]
             found[(module.path, call.lineno, written)] = BlockingCall(module.path, call.lineno, written, kind, qualified)
         for call in visitor.callees:
             resolved = resolve(module, call, modules)
-            if resolved and resolved[1] is not None and not isinstance(resolved[1], ast.AsyncFunctionDef):
+            if resolved and resolved[1] is not None:
                 owner = modules[resolved[0]]
                 name = next(key for key, value in owner.functions.items() if value is resolved[1])
                 pending.append((resolved[0], resolved[1], name))

@@ -1,0 +1,329 @@
+"""`migrate code` on the fixture corpus: both modes, the code check, writes that are safe, and (e2e) the app answering."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from checks.code import check_code
+from scripts import atomic
+from scripts.code_migration import migrate_code
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout
+from scripts.scaffold import scaffold
+from scripts.transform.modules import CodeTree, rewrite_module
+
+CORPUS = Path(__file__).parent / "fixtures" / "agents"
+APP = "corpus-app"
+# Which path the transform takes on each corpus agent.
+EXPECTED = {
+    "stream_agent": "extract",
+    "stateful_agent": "extract",
+    "class_client": "extract",
+    "yaml_config": "extract",
+    "subpackage": "extract",
+    "langgraph_stream": "extract",
+    "openai_tools": "wrapper",
+    "chat_agent": "not_converted",
+}
+RESPONSES_AGENTS = [name for name, path in EXPECTED.items() if path != "not_converted"]
+
+
+@pytest.fixture(autouse=True)
+def workspace_env(monkeypatch):
+    """The corpus agents build their clients at import from these; nothing is called in the quick tests."""
+    monkeypatch.setenv("DATABRICKS_HOST", os.environ.get("DATABRICKS_HOST", "http://127.0.0.1:9"))
+    monkeypatch.setenv("DATABRICKS_TOKEN", os.environ.get("DATABRICKS_TOKEN", "not-a-real-token"))
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def prepare(tmp_path: Path, agent: str) -> Path:
+    """A working directory holding the agent as a download, scaffolded into an app; returns the workdir."""
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    scaffold(workdir, APP, force=False)
+    return workdir
+
+
+def migrated(tmp_path: Path, agent: str, mode: str):
+    workdir = prepare(tmp_path, agent)
+    report = migrate_code(workdir, None, mode, force=False)
+    return workdir, workdir / APP, report
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Every corpus agent migrated in both modes, and its code check; the checks' fresh interpreters (each
+    imports MLflow) run a few at a time."""
+    saved = {key: os.environ.get(key) for key in ("DATABRICKS_HOST", "DATABRICKS_TOKEN")}
+    os.environ.setdefault("DATABRICKS_HOST", "http://127.0.0.1:9")
+    os.environ.setdefault("DATABRICKS_TOKEN", "not-a-real-token")
+    try:
+        apps = {}
+        for agent in EXPECTED:
+            for mode in ("sync", "async"):
+                _, app, report = migrated(tmp_path_factory.mktemp(f"{agent}-{mode}"), agent, mode)
+                apps[agent, mode] = (app, report)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            checks = dict(zip(apps, pool.map(lambda key: check_code(MigrationLayout.for_app(apps[key][0])), apps)))
+        return {key: (*apps[key], checks[key]) for key in apps}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("agent", list(EXPECTED))
+def test_corpus_agent_migrates_and_passes_the_check(corpus, agent, mode):
+    app, report, findings = corpus[agent, mode]
+    assert report.payload["transform"] == EXPECTED[agent]
+    errors = [finding for finding in findings if finding.severity == "error"]
+    if EXPECTED[agent] == "not_converted":
+        assert {finding.code for finding in report.findings} == {"COD005"}
+        assert {finding.code for finding in errors} == {"COD005"}
+        return
+    if mode == "sync":
+        assert errors == [], errors
+        assert report.payload["blocking_calls"] == []
+    else:
+        # Async mode leaves the conversion of blocking calls to the assistant: the check fails on exactly the
+        # call sites the report lists, and on nothing else.
+        assert {finding.code for finding in errors} <= {"COD010"}
+        listed = {(f"{APP}/{site['path']}:{site['line']}") for site in report.payload["blocking_calls"]}
+        assert {finding.path for finding in errors} == listed
+        assert listed, "every corpus agent calls an LLM with a sync client"
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert "set_model" not in entry
+    assert "async def" in entry and "@invoke()" in entry and "@stream()" in entry
+    if EXPECTED[agent] == "extract":
+        assert "class " not in entry.split("# The agent, formerly class")[1].split("@invoke")[0] or agent == "langgraph_stream"
+
+
+def test_extract_keeps_predict_calling_predict_stream_and_comments(tmp_path):
+    _, app, report = migrated(tmp_path, "stream_agent", "sync")
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert report.payload["predict_calls_predict_stream"] is True
+    assert "for event in predict_stream(request)" in entry
+    assert "# One client for the whole process" in entry
+    assert "def predict(request: ResponsesAgentRequest) -> ResponsesAgentResponse:" in entry  # params dropped
+    assert "run_sync(predict, request)" in entry and "iterate_sync(predict_stream, request)" in entry
+    assert report.payload["state"] == {"client": "client"}
+
+
+def test_async_mode_lists_blocking_calls_with_their_async_equivalent(tmp_path):
+    _, app, report = migrated(tmp_path, "class_client", "async")
+    kinds = {site["kind"] for site in report.payload["blocking_calls"]}
+    assert {"llm-call", "sleep"} <= kinds
+    sleep = next(site for site in report.payload["blocking_calls"] if site["kind"] == "sleep")
+    assert "asyncio.sleep" in sleep["fix"] and sleep["function"] == "ask"
+    assert any(finding.code == "COD009" for finding in report.findings)  # predict not carried over
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert "async def predict_stream(request: ResponsesAgentRequest):" in entry
+
+
+def test_async_mode_turns_yield_from_into_a_loop(tmp_path):
+    _, app, _ = migrated(tmp_path, "langgraph_stream", "async")
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert "yield from" not in entry
+    assert "for _item in updates_to_events(event):" in entry
+
+
+def test_code_tree_and_artifacts_land_in_agent_server(tmp_path):
+    _, app, report = migrated(tmp_path, "subpackage", "sync")
+    package = app / "agent_server"
+    assert (package / "agent_tools" / "__init__.py").read_text().startswith('"""Tools of the agent')
+    assert "from .formatting import as_bullets" in (package / "agent_tools" / "tools.py").read_text()
+    entry = (package / "agent.py").read_text()
+    assert "import agent_server.prompts as prompts" in entry
+    assert "from agent_server.agent_tools import TOOLS, run_tool" in entry
+    assert "import agent_server.agent_tools.formatting\nfrom agent_server import agent_tools" in entry
+
+    _, app, report = migrated(tmp_path / "yaml", "yaml_config", "sync")
+    package = app / "agent_server"
+    assert (package / "artifacts" / "prompts" / "system.txt").is_file()
+    entry = (package / "agent.py").read_text()
+    assert 'open(str(Path(__file__).parent / "artifacts" / "config.yaml"))' in entry
+    assert 'Path(__file__).parent / "artifacts" / "footer.txt"' in entry
+    targets = {reference["target"] for reference in report.payload["artifact_references"]}
+    assert targets == {"agent_server/artifacts/config.yaml", "agent_server/artifacts/prompts/system.txt",
+                       "agent_server/artifacts/footer.txt"}
+
+
+def test_wrapper_mode_says_why(tmp_path):
+    _, app, report = migrated(tmp_path, "openai_tools", "sync")
+    assert "inheritance chain" in report.payload["wrapper_reason"]
+    assert [finding.code for finding in report.findings] == ["COD004"]
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert "AGENT = WeatherAgent()" in entry and "iterate_sync(AGENT.predict_stream, request)" in entry
+
+
+def test_the_original_is_never_modified_and_rerunning_is_safe(tmp_path):
+    workdir = prepare(tmp_path, "yaml_config")
+    before = tree_digest(workdir / "original_mlflow_model")
+    migrate_code(workdir, None, "sync", force=False)
+    first = tree_digest(workdir / APP / "agent_server")
+    migrate_code(workdir, None, "sync", force=False)
+    assert tree_digest(workdir / APP / "agent_server") == first
+    migrate_code(workdir, None, "async", force=False)  # switching mode rewrites what this step wrote
+    assert tree_digest(workdir / "original_mlflow_model") == before
+
+
+def test_a_user_edited_agent_is_not_overwritten_without_force(tmp_path):
+    workdir = prepare(tmp_path, "stream_agent")
+    migrate_code(workdir, None, "sync", force=False)
+    entry = workdir / APP / "agent_server" / "agent.py"
+    entry.write_text(entry.read_text() + "\n# my change\n")
+    (workdir / APP / "agent_server" / "my_tool.py").write_text("X = 1\n")
+    with pytest.raises(MigrateError) as refused:
+        migrate_code(workdir, None, "async", force=False)
+    assert refused.value.code == "COD003"
+    assert entry.read_text().endswith("# my change\n")
+    migrate_code(workdir, None, "async", force=True)
+    assert "# my change" not in entry.read_text()
+    assert (workdir / APP / "agent_server" / "my_tool.py").read_text() == "X = 1\n"  # not ours: kept
+
+
+def test_an_interrupted_write_leaves_the_old_agent_server(tmp_path, monkeypatch):
+    workdir = prepare(tmp_path, "stream_agent")
+    before = tree_digest(workdir / APP / "agent_server")
+
+    def interrupted(staged, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "replace_dir", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        migrate_code(workdir, None, "sync", force=False)
+    assert tree_digest(workdir / APP / "agent_server") == before
+    assert [path.name for path in (workdir / APP).iterdir() if path.name.endswith(".partial")] == []
+
+
+def test_a_pickled_model_is_refused_with_a_fix(tmp_path):
+    workdir = prepare(tmp_path, "stream_agent")
+    mlmodel = workdir / "original_mlflow_model" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("model_code_path", "python_model"))
+    (workdir / "original_mlflow_model" / "python_model.pkl").write_bytes(b"\x80\x04")
+    with pytest.raises(MigrateError) as refused:
+        migrate_code(workdir, None, "sync", force=False)
+    assert refused.value.code == "COD001" and "models-from-code" in refused.value.fix
+
+
+def test_imports_between_copied_modules_are_rewritten_by_syntax_tree():
+    tree = CodeTree(top_level={"helpers": "helpers", "agent": "agent_module"})
+    source = 'import os, helpers  # keep me\nfrom code.helpers import f\nimport agent\ntext = "helpers"\n'
+    rewritten = rewrite_module(source, tree, {}, "agent_server/agent.py").code
+    assert rewritten == ('import os  # keep me\nimport agent_server.helpers as helpers\n'
+                         'from agent_server.helpers import f\nimport agent_server.agent_module as agent\n'
+                         'text = "helpers"\n')
+
+
+def test_sync_bridge_runs_calls_concurrently_with_the_callers_context():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from agent_server import sync_bridge
+
+    request_id = contextvars.ContextVar("request_id")
+    parties = 8
+    barrier = threading.Barrier(parties, timeout=30)  # only passes if all calls are in flight at once
+
+    def handle(number):
+        barrier.wait()
+        return request_id.get(), number
+
+    def stream(number):
+        yield request_id.get()
+        barrier.wait()
+        yield number
+
+    async def one(number):
+        request_id.set(f"req-{number}")
+        return await sync_bridge.run_sync(handle, number)
+
+    async def one_stream(number):
+        request_id.set(f"req-{number}")
+        return [item async for item in sync_bridge.iterate_sync(stream, number)]
+
+    async def main():
+        calls = await asyncio.gather(*(one(number) for number in range(parties)))
+        streams = await asyncio.gather(*(one_stream(number) for number in range(parties)))
+        return calls, streams
+
+    calls, streams = asyncio.run(main())
+    assert calls == [(f"req-{number}", number) for number in range(parties)]
+    assert streams == [[f"req-{number}", number] for number in range(parties)]
+
+
+# ---------------------------------------------------------------------------------------------------- e2e
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve(app: Path, env: dict):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "agent_server.start_server", "--host", "127.0.0.1",
+                                "--port", str(port)], cwd=app, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.stderr.read()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError("the server did not answer /health")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("agent", RESPONSES_AGENTS)
+def test_migrated_app_answers_its_input_example(tmp_path, agent, mode, monkeypatch):
+    standin = pytest.importorskip("standin")
+    with standin.running() as workspace:
+        for key, value in workspace.env().items():
+            monkeypatch.setenv(key, value)
+        _, app, _ = migrated(tmp_path, agent, mode)
+        example = json.loads((CORPUS / agent / "input_example.json").read_text())
+        env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
+        process, base = serve(app, env)
+        try:
+            answer = httpx.post(f"{base}/invocations", json=example, timeout=60)
+            assert answer.status_code == 200, answer.text
+            output = answer.json()["output"]
+            assert output and any(item["type"] == "message" for item in output)
+            with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
+                lines = [line for line in events.iter_lines() if line.startswith("data: ")]
+            assert lines[-1] == "data: [DONE]"
+            payloads = [json.loads(line[6:]) for line in lines[:-1]]
+            assert not any("error" in payload for payload in payloads), payloads
+            assert any(payload.get("type") == "response.output_item.done" for payload in payloads)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
