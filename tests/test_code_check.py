@@ -1,0 +1,96 @@
+"""The code check turns red on bad apps, each problem with its own finding code, path and fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checks.code import check_code
+from scripts.code_migration import migrate_code
+from scripts.layout import MigrationLayout
+from scripts.scaffold import scaffold
+
+CORPUS = Path(__file__).parent / "fixtures" / "agents"
+
+
+@pytest.fixture(autouse=True)
+def workspace_env(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "not-a-real-token")
+
+
+def migrated_app(tmp_path: Path, agent: str = "stream_agent") -> Path:
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    scaffold(workdir, "bad-app", force=False)
+    migrate_code(workdir, None, "sync", force=False)
+    return workdir / "bad-app"
+
+
+def codes_at(findings) -> set[tuple[str, str]]:
+    return {(finding.code, finding.path.split(":")[0]) for finding in findings if finding.severity == "error"}
+
+
+def test_file_level_problems_each_have_a_finding(tmp_path):
+    app = migrated_app(tmp_path)
+    package = app / "agent_server"
+    entry = package / "agent.py"
+    entry.write_text(entry.read_text() + (
+        "\n\nimport time\n\n\nasync def warm_up():\n    time.sleep(1)\n"))
+    (package / "leftover.py").write_text(
+        "from pathlib import Path\n\n"
+        "from mlflow.pyfunc import ResponsesAgent\n\n"
+        "CONFIG = Path(__file__).parent / \"artifacts\" / \"missing.yaml\"\n"
+        "DATA = \"/Users/dev/projects/agent/data.csv\"\n\n\n"
+        "def helper():\n    from code.helpers import format_answer\n    return format_answer\n\n\n"
+        "class Leftover(ResponsesAgent):\n    def predict(self, request):\n        return None\n")
+    (app / "README.md").write_text("token: dapi" + "0123456789abcdef" * 2 + "\n")
+
+    findings = check_code(MigrationLayout.for_app(app))
+    assert codes_at(findings) == {
+        ("COD010", "bad-app/agent_server/agent.py"),
+        ("COD015", "bad-app/agent_server/leftover.py"),
+        ("COD017", "bad-app/agent_server/leftover.py"),
+        ("COD018", "bad-app/agent_server/leftover.py"),
+        ("COD014", "bad-app/agent_server/leftover.py"),
+        ("COD019", "bad-app/README.md"),
+    }
+    assert all(finding.fix for finding in findings)
+    secret = next(finding for finding in findings if finding.code == "COD019")
+    assert "0123456789abcdef" not in secret.message  # the secret itself is never repeated
+
+
+def test_an_entry_module_that_does_not_import_fails_the_check(tmp_path):
+    app = migrated_app(tmp_path)
+    entry = app / "agent_server" / "agent.py"
+    entry.write_text(entry.read_text().replace("from openai import OpenAI", "from openai import NoSuchClient"))
+    findings = check_code(MigrationLayout.for_app(app))
+    assert [finding.code for finding in findings] == ["COD012"]
+    assert "NoSuchClient" in findings[0].message
+
+
+def test_a_second_stream_handler_fails_the_check(tmp_path):
+    app = migrated_app(tmp_path)
+    entry = app / "agent_server" / "agent.py"
+    entry.write_text(entry.read_text() + "\n\n@stream()\nasync def another(request):\n    yield None\n")
+    findings = check_code(MigrationLayout.for_app(app))
+    assert [finding.code for finding in findings] == ["COD013"]
+
+
+def test_the_scaffold_placeholder_is_not_a_migrated_agent(tmp_path):
+    workdir = tmp_path / "work"
+    (workdir / "migration" / "source").mkdir(parents=True)
+    scaffold(workdir, "new-app", force=False)
+    findings = check_code(MigrationLayout.for_app(workdir / "new-app"))
+    assert [finding.code for finding in findings] == ["COD011"]
+
+
+def test_a_missing_dependency_is_named(tmp_path):
+    app = migrated_app(tmp_path, "subpackage")
+    (app / "agent_server" / "extra.py").write_text("import surely_not_installed_pkg\n")
+    findings = check_code(MigrationLayout.for_app(app))
+    assert [(finding.code, "surely_not_installed_pkg" in finding.message) for finding in findings] == [
+        ("COD016", True)]
