@@ -75,13 +75,24 @@ def run_migrate(argv: list[str], env: dict) -> StepRun:
     return StepRun(argv, time.monotonic() - started, completed.returncode, completed.stdout + completed.stderr)
 
 
-def pipeline(endpoint: str, registered: dict, workdir: Path) -> list[list[str]]:
-    """The steps the demo runs, in order; each later issue adds its step here."""
+def app_name_for(example: str) -> str:
+    return f"{example.replace('_', '-')}-app"
+
+
+def pipeline(endpoint: str, registered: dict, workdir: Path, app_name: str) -> list[list[str]]:
+    """The steps the demo runs, in order, as a user would type them; each later issue adds its step here."""
     where = ["--workdir", str(workdir)]
+    app = ["--app", str(workdir / app_name)]
     return [
         ["download", "--endpoint", endpoint, "--registry-uri", registered["registry_uri"],
          "--tracking-uri", registered["tracking_uri"], *where],
-        ["check", *where],
+        ["analyze", *where],
+        # A second demo in the same workdir refreshes the app: --force keeps files later steps changed.
+        ["scaffold", "--app-name", app_name, *where, *(["--force"] if (workdir / app_name).exists() else [])],
+        ["code", "--mode", "sync", *app, *where],
+        ["setup", *app, *where],
+        ["resources", *app, *where],
+        ["check", *app, *where],
     ]
 
 
@@ -105,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         workspace.add_endpoint(standin.endpoint_json(endpoint, registered["name"], registered["version"]))
 
         runs = []
-        for argv in pipeline(endpoint, registered, workdir):
+        for argv in pipeline(endpoint, registered, workdir, app_name_for(args.example)):
             print(f"$ migrate {' '.join(argv)}", file=sys.stderr)
             step_run = run_migrate(argv, env)
             runs.append(step_run)
@@ -116,14 +127,18 @@ def run(args: argparse.Namespace) -> int:
                     "this is the offline demo on our own example, so it is a bug in agent-migrate: please report it",
                 )
 
-    layout = MigrationLayout.for_workdir(workdir)
+    app_layout = MigrationLayout.for_app(workdir / app_name_for(args.example))
     print(runs[-1].output.rstrip())
     print()
     print(f"demo finished in {time.monotonic() - total:.1f}s; example {args.example}, endpoint {endpoint}")
     for step_run in runs:
         print(f"  migrate {step_run.argv[0]:<10} {step_run.seconds:6.1f}s")
     print(f"working directory: {workdir}")
-    for path in (layout.original, layout.reports, layout.source):
+    for path, what in ((app_layout.original, "the downloaded model, never modified"),
+                       (app_layout.root, "the app, ready for `databricks bundle deploy`"),
+                       (app_layout.reports, "one report per step"),
+                       (app_layout.source, "the original's facts a reviewer checks against")):
         if path.exists():
-            print(f"  {layout.relative(path)}/")
+            print(f"  {app_layout.relative(path) + '/':<40} {what}")
+    print(f"re-check any time: uv run migrate check --app {app_layout.root}")
     return 0

@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def migrate(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.cli", *argv], capture_output=True, text=True)
+def migrate(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scripts.cli", *argv], capture_output=True, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,12 @@ def demo_workdir(tmp_path_factory):
 
 def test_demo_lays_out_a_working_directory(demo_workdir):
     assert (demo_workdir / "original_mlflow_model" / "MLmodel").is_file()
-    reports = demo_workdir / "migration" / "reports"
-    assert {"download.json", "analyze.json"} <= {path.name for path in reports.iterdir()}
-    assert (demo_workdir / "migration" / "source" / "manifest.json").is_file()
+    app = demo_workdir / "openai-tools-app"
+    assert "@invoke()" in (app / "agent_server" / "agent.py").read_text()
+    reports = {path.stem for path in (app / "migration" / "reports").iterdir()}
+    assert {"download", "analyze", "scaffold", "code", "setup", "resources"} <= reports
+    assert (app / "migration" / "source" / "manifest.json").is_file()
+    assert (app / "uv.lock").is_file() and "resources:" in (app / "databricks.yml").read_text()
 
 
 def test_demo_runs_again_in_the_same_workdir(demo_workdir):
@@ -37,17 +40,19 @@ def test_demo_runs_again_in_the_same_workdir(demo_workdir):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_check_turns_red_when_a_downloaded_file_is_altered(demo_workdir, tmp_path):
+def test_check_turns_red_when_a_downloaded_file_is_altered(demo_workdir, tmp_path, standin_workspace):
+    # The app's agent builds its workspace client at import, so the code check needs a workspace to talk to.
+    env = standin_workspace.environ()
     import shutil
 
     copy = tmp_path / "copy"
     shutil.copytree(demo_workdir, copy)
-    green = migrate("check", "--workdir", str(copy), "--json")
+    green = migrate("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
     assert green.returncode == 0, green.stdout + green.stderr
 
     mlmodel = copy / "original_mlflow_model" / "MLmodel"
     mlmodel.write_text(mlmodel.read_text() + "\n# edited by hand\n")
-    red = migrate("check", "--workdir", str(copy), "--json")
+    red = migrate("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
     assert red.returncode == 1
     findings = json.loads(red.stdout)["findings"]
     assert any(finding["path"].endswith("MLmodel") and finding["severity"] == "error" for finding in findings)
