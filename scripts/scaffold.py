@@ -38,6 +38,7 @@ SCAFFOLD_SOURCES: dict[str, Path] = {
     "agent_server/agent.py": REPO / "agent_server" / "agent.py",
     "agent_server/start_server.py": REPO / "agent_server" / "start_server.py",
     "agent_server/sync_bridge.py": REPO / "agent_server" / "sync_bridge.py",
+    "agent_server/user_auth.py": REPO / "agent_server" / "user_auth.py",
     "databricks.yml": REPO / "databricks.yml",
     "pyproject.toml": APP_TEMPLATE / "pyproject.toml",
     "README.md": APP_TEMPLATE / "README.md",
