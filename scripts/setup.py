@@ -118,7 +118,7 @@ def decide_provided(requirement: Requirement, floor: Requirement, line: str) -> 
     agent, needed = requirement.specifier, floor.specifier
     if requirement.url:
         return Decision(line, package, "kept", str(requirement), "the agent installs it from a URL")
-    if not agent and not requirement.extras and not requirement.marker:
+    if (not agent or agent == needed) and not requirement.extras and not requirement.marker:
         return Decision(line, package, "provided", None, f"the app scaffold already depends on {floor}")
     pins = [spec for spec in agent if spec.operator in ("==", "===")]
     if pins:

@@ -65,6 +65,7 @@ def test_each_requirement_gets_a_decision():
     ("mlflow<3", ("raised", "mlflow>=3.17")),
     ("mlflow>=2.0", ("merged", "mlflow>=2.0,>=3.17")),
     ("databricks-sdk==0.50.0", ("raised", "databricks-sdk>=0.160")),
+    ("mlflow>=3.17", ("provided", None)),
 ])
 def test_mlflow_and_scaffold_packages_are_raised_only_when_the_agent_pin_is_too_old(line, expected):
     assert actions([line])[line] == expected
