@@ -41,6 +41,8 @@ COMMANDS: tuple[Command, ...] = (
             check="checks.code:check_code"),
     Command("setup", "scripts.setup", "Carry the agent's requirements into the app, lock them with uv, write .env "
             "and create the MLflow experiment.", check="checks.setup:check_setup"),
+    Command("smoke", "scripts.smoke", "Start the app locally (or ask the deployed one) and compare its answers, "
+            "streaming and not, with the original model's.", check="checks.smoke:check_smoke"),
     Command("resources", "scripts.resources", "Map the model's Databricks resources to app resources and user "
             "scopes in databricks.yml.", check="checks.bundle:check_bundle"),
     Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 only when nothing is an error."),

@@ -1,0 +1,355 @@
+"""`migrate smoke`: the app answers like the original model did, streaming and not.
+
+Local (default): start the app's server in its own process group on a free port (`uv run start-server`,
+or `--python PATH -m agent_server.start_server`), wait for /health, send the input example once as is and
+once with `"stream": true`, stop the server, then run the original model (`mlflow.pyfunc.load_model` on
+original_mlflow_model/, in its own process) on the same request and compare.
+Deployed (`--url APP_URL` or `--app-name NAME`): the same requests against the app, with a token from
+databricks-sdk for the profile.
+
+The report records the raw answers; `checks.smoke.smoke_findings` derives every finding from that record,
+here and again in `migrate check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from checks.findings import has_errors
+from checks.smoke import STEP, agent_file_hashes, smoke_findings
+from scripts import app_process
+from scripts.errors import MigrateError
+from scripts.layout import MigrationLayout, find_app
+from scripts.reports import StepReport, write_report
+
+INPUT_EXAMPLE = "input_example.json"
+MINIMAL_REQUEST = {"input": [{"role": "user", "content": "Hello! This is a smoke test."}]}
+# Sent when the input example has no `context`, so the app is seen to accept it as Model Serving did.
+SMOKE_CONTEXT = {"conversation_id": "migrate-smoke", "user_id": "migrate-smoke"}
+PARITY_CHOICES = ("auto", "exact", "structure", "off")
+# Below the ~120 s after which the Apps proxy cuts a request anyway.
+DEFAULT_REQUEST_TIMEOUT = 110.0
+ORIGINAL_TIMEOUT = 600.0
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+# Runs in its own interpreter (the app's or the one given): loads the original model the way Model Serving
+# does (MLflow's code-model loader puts code/ on sys.path) and records predict and predict_stream.
+ORIGINAL_RUNNER = """
+import json, sys
+import mlflow.pyfunc
+model_dir, request_path, output_path = sys.argv[1:4]
+request = json.load(open(request_path))
+model = mlflow.pyfunc.load_model(model_dir)
+answer = model.predict(request)
+events = list(model.predict_stream(request))
+def plain(value):
+    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
+json.dump({"invoke": plain(answer), "stream": [plain(event) for event in events]}, open(output_path, "w"))
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--app", type=Path, help="the app folder (default: the one app folder in --workdir)")
+    parser.add_argument("--input", type=Path,
+                        help="a request (JSON) to send (default: the original model's input_example.json)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--url", help="smoke-test a deployed app at this URL instead of a local server")
+    target.add_argument("--app-name", help="smoke-test the deployed app of this name (its URL from the workspace)")
+    parser.add_argument("--profile", help="Databricks CLI profile for --url/--app-name (token and app lookup)")
+    parser.add_argument("--python", type=Path,
+                        help="run the server as `PYTHON -m agent_server.start_server` in the app instead of "
+                             "`uv run start-server` (an interpreter that has the app's dependencies)")
+    parser.add_argument("--port", type=int, help="port for the local server (default: a free one)")
+    parser.add_argument("--parity", choices=PARITY_CHOICES, default="auto",
+                        help="compare with the original model: exact (ids aside; a deterministic workspace such as "
+                             "the stand-in), structure (a real workspace, where LLM text varies), off; auto picks "
+                             "exact when DATABRICKS_HOST is this machine, else structure")
+    parser.add_argument("--start-timeout", type=float, default=app_process.DEFAULT_START_TIMEOUT,
+                        help="seconds to wait for the server's /health (default: %(default)s)")
+    parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
+                        help="seconds to wait for each answer (default: %(default)s)")
+
+
+# ---------------------------------------------------------------------------------------------------- the request
+
+
+def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dict, str]:
+    """The request to send and where it came from (a path, or "minimal" when no input example exists)."""
+    candidates = [input_path] if input_path else [layout.original / INPUT_EXAMPLE, layout.source / INPUT_EXAMPLE]
+    for path in candidates:
+        if path is not None and path.is_file():
+            try:
+                request = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise MigrateError(f"{path} is not JSON: {error}", "pass --input with a JSON request",
+                                   code="SMK002") from None
+            if not isinstance(request, dict) or "input" not in request:
+                raise MigrateError(f"{path} is not a ResponsesAgent request (a JSON object with `input`)",
+                                   'pass --input with a request like {"input": [{"role": "user", "content": "hi"}]}',
+                                   code="SMK002")
+            break
+    else:
+        if input_path is not None:
+            raise MigrateError(f"no file {input_path}", "pass --input with an existing JSON file", code="SMK002")
+        request, path = dict(MINIMAL_REQUEST), None
+    request = {key: value for key, value in request.items() if key != "stream"}
+    request.setdefault("context", dict(SMOKE_CONTEXT))
+    return request, (layout.relative(path) if path else "minimal")
+
+
+def comparison_mode(parity: str, env: dict[str, str]) -> str:
+    if parity in ("exact", "structure"):
+        return parity
+    host = urlparse(env.get("DATABRICKS_HOST") or "").hostname
+    return "exact" if host in LOCAL_HOSTS else "structure"
+
+
+# ---------------------------------------------------------------------------------------------------- talking to an app
+
+
+def ask(client: httpx.Client, url: str, request: dict, stream: bool, timeout: float) -> dict:
+    """One request to `url`/invocations, recorded raw: status, body or SSE text, redirect target, or the error."""
+    body = {**request, "stream": True} if stream else request
+    try:
+        response = client.post(f"{url}/invocations", json=body, timeout=timeout)
+    except httpx.TimeoutException:
+        return {"status_code": None, "error": f"no answer within {timeout:.0f}s"}
+    except httpx.HTTPError as error:
+        return {"status_code": None, "error": f"{type(error).__name__}: {error}"}
+    answer: dict = {"status_code": response.status_code, "error": None}
+    if response.is_redirect:
+        answer["location"] = response.headers.get("location")
+    if stream and response.status_code == 200:
+        answer["text"] = response.text
+        return answer
+    try:
+        answer["body"] = response.json()
+    except ValueError:
+        answer["body"] = response.text[:2000]
+    if stream:
+        answer["text"] = response.text[:2000]
+    return answer
+
+
+def ask_both(url: str, request: dict, timeout: float, headers: dict[str, str] | None = None) -> tuple[dict, dict]:
+    # Redirects are not followed: an app that redirects a token to its login page must be seen doing so.
+    with httpx.Client(headers=headers or {}, follow_redirects=False) as client:
+        return ask(client, url, request, False, timeout), ask(client, url, request, True, timeout)
+
+
+# ---------------------------------------------------------------------------------------------------- local server
+
+
+def server_environment(app_dir: Path, uv_run: bool) -> dict[str, str]:
+    """The smoke command's environment for the server; start_server loads the app's .env on top (no override)."""
+    env = dict(os.environ)
+    if uv_run:
+        # Set by `uv run` for this tool's own environment; the app has its own.
+        for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
+            env.pop(name, None)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def server_command(app_dir: Path, python: Path | None) -> app_process.ServerCommand:
+    if python is not None:
+        def argv(port: int) -> list[str]:
+            return [str(python), "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
+                    "--port", str(port)]
+    else:
+        def argv(port: int) -> list[str]:
+            return ["uv", "run", "start-server", "--host", app_process.LOCALHOST, "--port", str(port)]
+    return app_process.ServerCommand(argv, app_dir, server_environment(app_dir, python is None),
+                                     description="app server")
+
+
+def run_local_server(layout: MigrationLayout, request: dict, args: argparse.Namespace) -> dict:
+    """Start the app, ask it, stop it; what happened, for the payload."""
+    command = server_command(layout.root, args.python)
+    result: dict = {"server": {"command": None, "health": None, "message": None, "log_tail": [], "failed_at": None},
+                    "invoke": None, "stream": None, "url": None}
+
+    def started(pid: int, port: int) -> None:
+        print(f"server started (pid {pid}, port {port}); waiting for /health", file=sys.stderr)
+
+    try:
+        with app_process.serving(command, port=args.port, start_timeout=args.start_timeout,
+                                 app_dir=layout.root, on_start=started) as server:
+            result["server"]["command"] = server.command
+            result["server"]["health"] = "ok"
+            result["url"] = server.url
+            result["invoke"], result["stream"] = ask_both(server.url, request, args.request_timeout)
+            if result["invoke"].get("status_code") != 200 or result["stream"].get("status_code") != 200:
+                result["server"]["log_tail"] = server.log_tail()
+    except app_process.ServerNotReady as problem:
+        result["server"].update(health=problem.reason, message=problem.message, log_tail=problem.log_tail,
+                                failed_at=problem.failed_at.__dict__ if problem.failed_at else None)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- the original
+
+
+def original_python(app_dir: Path, python: Path | None) -> Path:
+    """The interpreter for the original model: --python, else the app's uv environment, else this one."""
+    if python is not None:
+        return python
+    app_python = app_dir / ".venv" / "bin" / "python"
+    return app_python if app_python.exists() else Path(sys.executable)
+
+
+def original_environment(app_dir: Path) -> dict[str, str]:
+    """This environment plus the app's .env (without overriding), so both sides talk to the same workspace."""
+    from dotenv import dotenv_values
+
+    env = dict(os.environ)
+    dotenv = app_dir / ".env"
+    if dotenv.is_file():
+        for key, value in dotenv_values(dotenv).items():
+            if value is not None:
+                env.setdefault(key, value)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run_original(layout: MigrationLayout, request: dict, python: Path) -> dict:
+    """predict and predict_stream of original_mlflow_model/ in a separate process: {invoke, stream} or {error}."""
+    with tempfile.TemporaryDirectory(prefix="migrate-original-") as scratch:
+        scratch_dir = Path(scratch)
+        (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
+                str(scratch_dir / "answer.json")]
+        log_path = scratch_dir / "original.log"
+        with open(log_path, "w", encoding="utf-8") as log:
+            # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
+            process = subprocess.Popen(argv, cwd=scratch_dir, env=original_environment(layout.root), stdout=log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                process.wait(timeout=ORIGINAL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                return {"error": f"predict did not finish within {ORIGINAL_TIMEOUT:.0f}s"}
+            finally:
+                app_process.stop(process)
+        if process.returncode != 0:
+            tail = app_process.read_tail(log_path, 15)
+            return {"error": f"exit code {process.returncode}: " + "\n".join(tail)}
+        return json.loads((scratch_dir / "answer.json").read_text(encoding="utf-8"))
+
+
+def parity_record(layout: MigrationLayout, request: dict, parity: str, answered: bool, python: Path) -> dict:
+    if parity == "off":
+        return {"status": "skipped", "reason": "--parity off", "original": None, "error": None}
+    if not (layout.original / "MLmodel").is_file():
+        return {"status": "skipped", "reason": f"no {layout.relative(layout.original)}/MLmodel next to the app",
+                "original": None, "error": None}
+    if not answered:
+        return {"status": "skipped", "reason": "the app did not answer", "original": None, "error": None}
+    print(f"running the original model ({layout.relative(layout.original)}) on the same request", file=sys.stderr)
+    original = run_original(layout, request, python)
+    if "error" in original:
+        return {"status": "failed", "reason": None, "original": None, "error": original["error"]}
+    return {"status": "ran", "reason": None, "original": original, "error": None}
+
+
+# ---------------------------------------------------------------------------------------------------- deployed app
+
+
+def workspace_client(profile: str | None):
+    from databricks.sdk import WorkspaceClient
+
+    try:
+        return WorkspaceClient(profile=profile) if profile else WorkspaceClient()
+    except Exception as error:  # the SDK raises ValueError and its own errors for unusable configurations
+        raise MigrateError(f"no usable Databricks authentication{f' for profile {profile}' if profile else ''}: "
+                           f"{error}", "run `databricks auth login --profile PROFILE` and pass --profile PROFILE",
+                           code="SMK022") from None
+
+
+def app_url(client, app_name: str) -> str:
+    from databricks.sdk.errors import NotFound, PermissionDenied
+
+    try:
+        app = client.apps.get(app_name)
+    except (NotFound, PermissionDenied) as error:
+        raise MigrateError(f"cannot read app {app_name!r}: {error}",
+                           "check the name with `databricks apps list`, or pass --url APP_URL", code="SMK022") from None
+    state = app.app_status.state.value if app.app_status and app.app_status.state else None
+    if not app.url:
+        raise MigrateError(f"app {app_name!r} has no URL yet (state {state})",
+                           "deploy and start it: `databricks bundle deploy` then `databricks bundle run`",
+                           code="SMK022")
+    return app.url.rstrip("/")
+
+
+def auth_headers(client) -> dict[str, str]:
+    return dict(client.config.authenticate())
+
+
+# ---------------------------------------------------------------------------------------------------- the step
+
+
+def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
+    deployed = bool(args.url or args.app_name)
+    layout = find_app(workdir, args.app) if (args.app or not deployed) else _optional_app(workdir)
+    request, source = smoke_request(layout, args.input)
+    report = StepReport(STEP, inputs={
+        "target": "deployed" if deployed else "local", "app": layout.relative(layout.root) if layout.is_app else None,
+        "url": args.url, "app_name": args.app_name, "input": source, "parity": args.parity,
+        "python": str(args.python) if args.python else None})
+    mode = comparison_mode(args.parity, original_environment(layout.root) if layout.is_app else dict(os.environ))
+    payload: dict = {"target": "deployed" if deployed else "local", "comparison": mode,
+                     "request": {"source": source, "body": request}}
+    if deployed:
+        client = workspace_client(args.profile)
+        url = args.url.rstrip("/") if args.url else app_url(client, args.app_name)
+        print(f"asking the deployed app at {url}", file=sys.stderr)
+        payload["url"] = url
+        payload["server"] = None
+        payload["invoke"], payload["stream"] = ask_both(url, request, args.request_timeout, auth_headers(client))
+    else:
+        payload["agent_files"] = agent_file_hashes(layout.root)
+        payload.update(run_local_server(layout, request, args))
+    answered = all((payload.get(part) or {}).get("status_code") == 200 for part in ("invoke", "stream"))
+    payload["parity"] = parity_record(layout, request, args.parity, answered,
+                                      original_python(layout.root, args.python))
+    payload.setdefault("agent_files", {})
+    where = layout.root.name if not deployed else payload["url"]
+    report.findings = smoke_findings(payload, where)
+    report.payload = payload
+    write_report(layout, report)
+    return report
+
+
+def _optional_app(workdir: Path) -> MigrationLayout:
+    """For a deployed smoke test the app folder is optional: its reports folder, else the working directory's."""
+    try:
+        return find_app(workdir)
+    except MigrateError:
+        return MigrationLayout.for_workdir(workdir)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = smoke(args.workdir, args)
+    payload = report.payload
+    target = payload.get("url") or "the app"
+    print(f"smoke test of {target} ({payload['target']}), request from {payload['request']['source']}")
+    for part in ("invoke", "stream"):
+        answer = payload.get(part)
+        if answer is not None:
+            print(f"  {part:<7} HTTP {answer.get('status_code')}{' ' + answer['error'] if answer.get('error') else ''}")
+    parity = payload["parity"]
+    print(f"  parity  {parity['status']} ({payload['comparison']} comparison)"
+          + (f": {parity['reason']}" if parity.get("reason") else ""))
+    for finding in report.findings:
+        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
+    print("smoke test failed" if has_errors(report.findings) else "smoke test passed")
+    return 1 if has_errors(report.findings) else 0
