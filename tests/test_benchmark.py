@@ -1,0 +1,28 @@
+"""The concurrency benchmark runs end to end and ends with its JSON line. No timing is asserted: figures
+depend on the machine; this only checks the benchmark still works and reports what issue 6 asks for."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors"}
+
+
+@pytest.mark.e2e
+def test_tiny_benchmark_prints_the_json_line():
+    completed = subprocess.run([sys.executable, "benchmarks/concurrency.py", "--concurrency", "2", "--requests", "4",
+                                "--latency-ms", "10"], cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert {"concurrency", "latency_ms", "ceiling", "original", "sync", "async"} <= set(result)
+    assert result["concurrency"] == 2 and result["latency_ms"] == 10
+    for mode in ("ceiling", "original", "sync", "async"):
+        assert FIGURES <= set(result[mode]), mode
+        assert result[mode]["errors"] == 0, result[mode]
+    assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
