@@ -557,6 +557,26 @@ def test_migrated_example_deployed_smoke(migrated_apps, standin_workspace):
     assert report["payload"]["target"] == "deployed" and report["payload"]["parity"]["status"] == "ran"
 
 
+@pytest.mark.e2e
+def test_missing_workspace_settings_stop_the_real_app_at_import(migrated_apps, tmp_path):
+    """No DATABRICKS_HOST/TOKEN and no config file: the agent's WorkspaceClient() fails at import; the finding
+    names agent_server/agent.py and its line, and the server is gone."""
+    import standin
+
+    workdir = migrated_apps("sync")
+    env = {key: value for key, value in os.environ.items() if key not in standin.WORKSPACE_VARIABLES}
+    env["HOME"] = str(tmp_path)  # no ~/.databrickscfg to fall back on
+    completed = run_migrate("smoke", "--workdir", str(workdir), "--app", str(workdir / "oa-sync"), "--python",
+                            sys.executable, "--parity", "off", env=env)
+    assert completed.returncode == 1
+    report = json.loads((workdir / "oa-sync" / "migration" / "reports" / "smoke.json").read_text())
+    assert "SMK003" in codes(report)
+    failed = report["payload"]["server"]["failed_at"]
+    assert failed["file"].endswith("oa-sync/agent_server/agent.py"), failed
+    assert "agent_server/agent.py" in completed.stdout
+    assert group_is_gone(started_pid(completed))
+
+
 RAISING_AGENT = '''
 from mlflow.genai.agent_server import invoke, stream
 from mlflow.types.responses import ResponsesAgentResponse, ResponsesAgentStreamEvent
