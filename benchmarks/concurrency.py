@@ -131,9 +131,12 @@ def build_apps(workdir: Path, env: dict) -> dict[str, Path]:
     return apps
 
 
-def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict) -> app_process.ServerCommand:
-    # Each server keeps its traces in its own store: tracing stays on, as it is in production.
-    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / f'traces-{mode}.db'}", "PYTHONUNBUFFERED": "1"}
+def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict,
+                   trace_sampling: float = 1.0) -> app_process.ServerCommand:
+    # Each server keeps its traces in its own store: tracing stays on, as it is in production, unless
+    # --trace-sampling lowers MLflow's sampling ratio to see what tracing costs.
+    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / f'traces-{mode}.db'}", "PYTHONUNBUFFERED": "1",
+           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling)}
     if mode == "original":
         def argv(port: int) -> list[str]:
             return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(workdir / "original_mlflow_model"),
@@ -212,7 +215,7 @@ def log(message: str) -> None:
 
 
 def measure(mode: str, workdir: Path, apps: dict[str, Path], env: dict, request: dict, args) -> dict:
-    command = server_command(mode, workdir, apps, env)
+    command = server_command(mode, workdir, apps, env, args.trace_sampling)
     log(f"[{mode}] starting {command.description}")
     with app_process.serving(command, start_timeout=300, app_dir=command.cwd,
                              log_path=workdir / f"server-{mode}.log") as server:
@@ -227,6 +230,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the stand-in LLM's latency per call L (default: %(default)s)")
     parser.add_argument("--requests", type=int, help="requests N per mode (default: 8 × C)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="which ways to serve")
+    parser.add_argument("--trace-sampling", type=float, default=1.0,
+                        help="MLFLOW_TRACE_SAMPLING_RATIO for every server (default: 1.0, every request traced)")
     parser.add_argument("--workdir", type=Path, help="keep the built apps and logs here (default: a temp folder)")
     args = parser.parse_args(argv)
     args.requests = args.requests or 8 * args.concurrency
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = summary(runs["ceiling"], ideal)
     result: dict = {"concurrency": args.concurrency, "latency_ms": args.latency_ms, "requests": args.requests,
                     "llm_calls_per_request": round(agent_calls, 2), "ideal_rps": round(ideal, 1),
-                    "cores": os.cpu_count()}
+                    "trace_sampling": args.trace_sampling, "cores": os.cpu_count()}
     if ceiling is not None:
         result["ceiling"] = ceiling
     for mode in ("original", "sync", "async"):
