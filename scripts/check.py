@@ -15,7 +15,7 @@ from checks.findings import Finding, has_errors
 from checks.render import as_json, as_table
 from checks.schema_registry import validation_errors
 from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.layout import MigrationLayout, app_folders
 from scripts.steps import STEPS, Command
 
 EXIT_FAILED = 1
@@ -73,12 +73,27 @@ def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], l
     return checked, findings
 
 
+def layout_to_check(workdir: Path, app: Path | None) -> MigrationLayout:
+    """`--app`, else the folder itself when it is an app, else the one app in it (the reports moved there
+    when `migrate scaffold` made it), else the working directory with the download's reports."""
+    if app is not None:
+        return MigrationLayout.for_app(app)
+    layout = MigrationLayout.discover(workdir)
+    if layout.is_app:
+        return layout
+    apps = app_folders(workdir)
+    if len(apps) > 1:
+        raise MigrateError(f"several app folders in {workdir}: {', '.join(path.name for path in apps)}",
+                           "say which one to check with --app DIR")
+    return MigrationLayout.for_app(apps[0]) if apps else layout
+
+
 def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.steps) - {step.name for step in STEPS})
     if unknown:
         raise MigrateError(f"unknown step(s): {', '.join(unknown)}",
                            f"name steps from: {', '.join(step.name for step in STEPS)}")
-    layout = MigrationLayout.for_app(args.app) if args.app else MigrationLayout.discover(args.workdir)
+    layout = layout_to_check(args.workdir, args.app)
     checked, findings = check_steps(layout, args.steps)
     if args.json:
         print(as_json(findings, checked=checked, root=str(layout.root)))

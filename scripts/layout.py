@@ -74,6 +74,13 @@ class MigrationLayout:
             return str(path)
 
 
+def app_folders(workdir: Path) -> list[Path]:
+    """The app folders `migrate scaffold` made in the working directory, by name."""
+    if not workdir.is_dir():
+        return []
+    return sorted(path for path in workdir.iterdir() if (path / APP_MARKER).is_dir())
+
+
 def find_app(workdir: Path, app: Path | None = None) -> MigrationLayout:
     """The app folder a step works on: `--app` when given, else the one app folder in the working directory."""
     from scripts.errors import MigrateError
@@ -83,7 +90,7 @@ def find_app(workdir: Path, app: Path | None = None) -> MigrationLayout:
             raise MigrateError(f"{app} is not an app folder (it has no {APP_MARKER}/)",
                                "pass the folder `migrate scaffold` created, or run `migrate scaffold` first")
         return MigrationLayout.for_app(app)
-    candidates = sorted(path for path in workdir.iterdir() if (path / APP_MARKER).is_dir()) if workdir.is_dir() else []
+    candidates = app_folders(workdir)
     if not candidates:
         raise MigrateError(f"no app folder in {workdir}",
                            "run `migrate scaffold --app-name NAME` first, or pass --app DIR")

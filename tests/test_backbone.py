@@ -96,3 +96,22 @@ def test_discover_tells_an_app_folder_from_a_workdir(tmp_path):
     assert MigrationLayout.discover(app).workdir == tmp_path
     assert MigrationLayout.discover(app).original == tmp_path / "original_mlflow_model"
     assert MigrationLayout.discover(tmp_path).root == tmp_path
+
+
+def test_check_from_the_workdir_finds_the_one_app_the_reports_moved_to(tmp_path, capsys):
+    app = MigrationLayout.for_app(tmp_path / "my-app")
+    (app.root / "agent_server").mkdir(parents=True)
+    app.reports.mkdir(parents=True)
+    app.report_path("download").write_text("{not json")
+    assert cli.main(["check", "download", "--workdir", str(tmp_path), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["root"] == str(app.root)
+    assert [finding["code"] for finding in result["findings"]] == ["CHK002"]
+
+
+def test_check_from_a_workdir_with_two_apps_asks_which(tmp_path, capsys):
+    for name in ("one-app", "two-app"):
+        (tmp_path / name / "agent_server").mkdir(parents=True)
+    assert cli.main(["check", "--workdir", str(tmp_path)]) == 1
+    message = capsys.readouterr().err
+    assert "one-app, two-app" in message and "--app" in message
