@@ -2,7 +2,8 @@
 
 Reads the download (never modifies it), finds the entry file from MLmodel, rewrites it into
 `agent_server/agent.py` with `@invoke`/`@stream` handlers (extract mode, or wrapper mode when extraction
-is unsafe), copies `code/` as modules of `agent_server` and `artifacts/` into `agent_server/artifacts/`.
+is unsafe), copies `code/` as modules of `agent_server` and `artifacts/` into `agent_server/artifacts/`,
+and writes a config logged with `model_config=` (kept inside MLmodel) to `agent_server/model_config.yml`.
 The new `agent_server/` is built in a staging folder and swapped in whole; files the user changed since an
 earlier run are not overwritten without `--force`.
 """
@@ -27,13 +28,14 @@ from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, handlers
 from scripts.transform.blocking import blocking_calls, parse_app_modules
-from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, CodeTree, plan_code_tree,
-                                       rewrite_module)
+from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
+                                       plan_code_tree, rewrite_module)
 
 STEP = "code"
 MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
+MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatAgent→Responses converter. "
               "Rewrite the class as a ResponsesAgent (predict(request) → ResponsesAgentResponse; assistant content → "
@@ -64,6 +66,7 @@ class OriginalModel:
     entry: Path
     task: str | None
     artifact_keys: dict[str, str]  # MLmodel artifacts key → path under artifacts/
+    model_config: dict | None  # MLmodel python_function.config: what `log_model(model_config=...)` stored
 
 
 def read_original(layout: MigrationLayout) -> OriginalModel:
@@ -92,7 +95,9 @@ def read_original(layout: MigrationLayout) -> OriginalModel:
         path = str((value or {}).get("path", "")).replace("\\", "/")
         if path.startswith(f"{ARTIFACTS_DIR}/"):
             keys[key] = path[len(ARTIFACTS_DIR) + 1:]
-    return OriginalModel(root, entry, (mlmodel.get("metadata") or {}).get("task"), keys)
+    config = pyfunc.get("config")
+    return OriginalModel(root, entry, (mlmodel.get("metadata") or {}).get("task"), keys,
+                         config if isinstance(config, dict) else None)
 
 
 # ---------------------------------------------------------------------------------------------------- the entry module
@@ -115,7 +120,7 @@ def _pick(name: str, taken: set[str]) -> str:
 
 
 def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
-    rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH)
+    rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
     module = cst.parse_module(rewrite.code)
     location = agent_class.locate_agent(module)
     if location is None:
@@ -129,14 +134,15 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     if chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
-                                 original.artifact_keys)
+                                 original.artifact_keys, original.model_config is not None)
         agent.interface = chat
         plan = handlers.HandlerPlan(mode, None, None, refuse=f"{location.class_name} is a {chat}: {CHAT_GUIDE}")
     else:
         try:
             agent = agent_class.extract(module, location, asynchronous=mode == "async")
         except agent_class.NotExtractable as reason:
-            agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys)
+            agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
+                                     original.model_config is not None)
             if not agent_class.defines_method(module, location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
@@ -166,11 +172,17 @@ def planned_files(original: OriginalModel, tree: CodeTree, entry_code: str) -> t
     for source, target in tree.files.items():
         data = (original.root / source).read_bytes()
         if target.endswith(".py"):
-            rewrite = rewrite_module(data.decode("utf-8"), tree, original.artifact_keys, target)
+            rewrite = rewrite_module(data.decode("utf-8"), tree, original.artifact_keys, target,
+                                     original.model_config is not None)
             rewrites.append((target, rewrite))
             data = rewrite.code.encode("utf-8")
         files[target] = data
         sources[target] = source
+    if original.model_config is not None:
+        header = ("# The model config logged with the agent (MLmodel flavors.python_function.config), written by\n"
+                  "# `migrate code`: ModelConfig(...) in the agent reads this file in the app.\n")
+        files[MODEL_CONFIG_PATH] = (header + yaml.safe_dump(original.model_config, sort_keys=False)).encode("utf-8")
+        sources[MODEL_CONFIG_PATH] = "MLmodel"
     artifacts = original.root / ARTIFACTS_DIR
     if artifacts.is_dir():
         for path in sorted(artifacts.rglob("*")):
@@ -332,7 +344,10 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
                             for path, rewrite in rewrites for old, new in rewrite.imports],
         "artifact_references": [{"path": path, "line": site.line, "reference": site.reference,
                                  "target": f"{APP_PACKAGE}/{ARTIFACTS_DIR}/{site.target}" if site.target else None}
-                                for path, rewrite in rewrites for site in rewrite.artifacts],
+                                for path, rewrite in rewrites for site in rewrite.artifacts]
+                               + [{"path": path, "line": site.line, "reference": site.reference,
+                                   "target": MODEL_CONFIG_PATH}
+                                  for path, rewrite in rewrites for site in rewrite.model_config],
         "blocking_calls": [{"path": site.path, "line": site.line, "call": site.call, "kind": site.kind,
                             "function": site.function, "fix": site.fix} for site in found_blocking],
         "files": [{"path": path, "source": sources[path], "sha256": sha256(content)}

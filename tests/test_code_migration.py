@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from checks.code import check_code
 from scripts import atomic
@@ -281,6 +282,47 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_model_config_calls_point_at_the_config_file_the_step_writes():
+    source = ('from mlflow.models import ModelConfig\nimport mlflow\n\n'
+              'config = ModelConfig(development_config="config.yml")\n'
+              'other = mlflow.models.ModelConfig()\n')
+    rewrite = rewrite_module(source, CodeTree(), {}, "agent_server/tools/settings.py", model_config=True)
+    assert 'config = ModelConfig(development_config=str(Path(__file__).parent.parent / "model_config.yml"))' \
+        in rewrite.code
+    assert 'other = mlflow.models.ModelConfig(development_config=str(Path(__file__).parent.parent / ' \
+           '"model_config.yml"))' in rewrite.code
+    assert "from pathlib import Path" in rewrite.code
+    assert [site.line for site in rewrite.model_config] == [4, 5]
+    # Logged without a model config, MLflow would have refused ModelConfig too: the call is left alone.
+    assert rewrite_module(source, CodeTree(), {}, "agent_server/agent.py").code == source
+
+
+def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp_path):
+    workdir = prepare(tmp_path, "openai_tools")
+    original = workdir / "original_mlflow_model"
+    mlmodel = original / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace(
+        "  python_function:\n", "  python_function:\n    config:\n      llm_endpoint: my-llm\n      top_k: 2\n", 1))
+    agent = original / "agent.py"
+    agent.write_text(agent.read_text().replace(
+        "import mlflow\n", "import mlflow\nfrom mlflow.models import ModelConfig\n\n"
+        "SETTINGS = ModelConfig(development_config='dev.yml').to_dict()\n", 1))
+    report = migrate_code(workdir, None, "sync", force=False)
+    package = workdir / APP / "agent_server"
+    assert yaml.safe_load((package / "model_config.yml").read_text()) == {"llm_endpoint": "my-llm", "top_k": 2}
+    entry = (package / "agent.py").read_text()
+    assert "ModelConfig(development_config='dev.yml')" not in entry
+    # Wrapper mode: load_context gets the logged config as context.model_config, as Model Serving gave it.
+    assert ('model_config=ModelConfig(development_config=str(Path(__file__).parent / "model_config.yml"))'
+            '.to_dict()))') in entry
+    assert {"path": "agent_server/agent.py", "line": 7, "reference": "ModelConfig(development_config='dev.yml')",
+            "target": "agent_server/model_config.yml"} in report.payload["artifact_references"]
+    sources = {written["path"]: written["source"] for written in report.payload["files"]}
+    assert sources["agent_server/model_config.yml"] == "MLmodel"
+    findings = check_code(MigrationLayout.for_app(workdir / APP))
+    assert [finding for finding in findings if finding.severity == "error"] == []
 
 
 def serve(app: Path, env: dict):

@@ -682,13 +682,16 @@ def _rename_target(small, name: str):
 
 
 def wrap(module: cst.Module, location: AgentLocation, reason: str, taken: set[str],
-         artifact_paths: dict[str, str]) -> AgentModule:
-    """Keep the class; one module-level instance, loaded with its artifacts, serves every request."""
+         artifact_paths: dict[str, str], model_config: bool = False) -> AgentModule:
+    """Keep the class; one module-level instance, loaded with its artifacts (and the logged model config,
+    which the code step writes to agent_server/model_config.yml), serves every request."""
     instance = location.instance_name or _pick("AGENT", taken)
     artifacts = ", ".join(f'"{key}": str(Path(__file__).parent / "artifacts" / "{path}")'
                           for key, path in sorted(artifact_paths.items()))
+    config = ('ModelConfig(development_config=str(Path(__file__).parent / "model_config.yml")).to_dict()'
+              if model_config else "{}")
     load = cst.parse_statement(
-        f"{instance}.load_context(PythonModelContext(artifacts={{{artifacts}}}, model_config={{}}))\n")
+        f"{instance}.load_context(PythonModelContext(artifacts={{{artifacts}}}, model_config={config}))\n")
     load = load.with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
         "# Model Serving called load_context once after loading the model; the app does it at import."))])
     create = cst.parse_statement(f"{instance} = {location.class_name}()\n")
@@ -708,8 +711,10 @@ def wrap(module: cst.Module, location: AgentLocation, reason: str, taken: set[st
             new_body.append(create)
         new_body.append(load)
     needs = [("mlflow.pyfunc.model", "PythonModelContext")]
-    if artifact_paths:
+    if artifact_paths or model_config:
         needs.append(("pathlib", "Path"))
+    if model_config:
+        needs.append(("mlflow.models", "ModelConfig"))
     return AgentModule(module.with_changes(body=new_body), "wrapper", location.class_name, location.interface,
                        [reason], f"{instance}.predict", f"{instance}.predict_stream", False, needs,
                        taken | {instance})

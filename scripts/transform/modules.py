@@ -6,6 +6,9 @@ package (`agent_server.helpers`, `agent_server.pkg.tools`), so imports between t
 absolute form; relative imports inside a copied package keep working as they are. Artifacts move from the
 model's `artifacts/` to `agent_server/artifacts/`, and code that reached them through
 `context.artifacts["key"]` or a literal `"artifacts/..."` path gets a path relative to its own file.
+A model logged with `model_config=` carries its config inside MLmodel, where MLflow hands it to
+`mlflow.models.ModelConfig` while loading; the app has no such loader, so the config becomes
+`agent_server/model_config.yml` and every `ModelConfig(...)` call is pointed at that file.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from libcst.codemod.visitors import AddImportsVisitor
 APP_PACKAGE = "agent_server"
 ENTRY_MODULE = "agent"
 ARTIFACTS_DIR = "artifacts"
+MODEL_CONFIG_FILE = "model_config.yml"
 # Names in agent_server/ that the scaffold and this step own; a code/ module with one of them is renamed.
-RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "__init__", ARTIFACTS_DIR, "__pycache__"})
+RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "__init__", ARTIFACTS_DIR, "__pycache__",
+                            MODEL_CONFIG_FILE})
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:
@@ -223,6 +228,41 @@ class ArtifactPathRewriter(cst.CSTTransformer):
         return self.path_expression(relative)
 
 
+@dataclass(frozen=True)
+class ModelConfigSite:
+    line: int
+    reference: str  # the call as written: `ModelConfig(development_config="config.yml")`
+
+
+class ModelConfigRewriter(cst.CSTTransformer):
+    """`ModelConfig(development_config=...)` → `ModelConfig(development_config=<agent_server/model_config.yml>)`.
+
+    Model Serving ignores development_config (MLflow passes the logged config instead); in the app nothing
+    does, so the path the notebook used must become the file that holds the logged config.
+    """
+
+    METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
+
+    def __init__(self, depth: int, path_name: str):
+        self.depth = depth
+        self.path_name = path_name
+        self.sites: list[ModelConfigSite] = []
+
+    def leave_Call(self, original_node, updated_node):
+        name = dotted(updated_node.func)
+        if name is None or name.rsplit(".", 1)[-1] != "ModelConfig":
+            return updated_node
+        self.sites.append(ModelConfigSite(self.get_metadata(cst.metadata.PositionProvider, original_node).start.line,
+                                          cst.Module([]).code_for_node(original_node)))
+        parents = ".parent" * (self.depth + 1)
+        path = cst.parse_expression(f'str({self.path_name}(__file__){parents} / "{MODEL_CONFIG_FILE}")')
+        kept = [arg for arg in updated_node.args if not (arg.keyword and arg.keyword.value == "development_config")]
+        argument = cst.Arg(keyword=cst.Name("development_config"), value=path,
+                           equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                                 whitespace_after=cst.SimpleWhitespace("")))
+        return updated_node.with_changes(args=[*kept, argument])
+
+
 def path_name_for(module: cst.Module) -> tuple[str, tuple[str, str | None]]:
     """How to spell pathlib.Path in `module`, and the import that provides it (module, name or None)."""
     bound_elsewhere = False
@@ -251,18 +291,24 @@ class ModuleRewrite:
     code: str
     imports: list[tuple[str, str]]
     artifacts: list[ArtifactSite]
+    model_config: list[ModelConfigSite] = field(default_factory=list)
 
 
-def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], app_path: str) -> ModuleRewrite:
-    """Imports and artifact paths of one copied module, rewritten for its place in the app."""
+def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], app_path: str,
+                   model_config: bool = False) -> ModuleRewrite:
+    """Imports and artifact paths of one copied module, rewritten for its place in the app; with `model_config`
+    (the model was logged with one), its ModelConfig calls too."""
     module = cst.parse_module(source)
     importer = LocalImportRewriter(tree)
     module = module.visit(importer)
     path_name, path_import = path_name_for(module)
     artifacts = ArtifactPathRewriter(artifact_keys, package_depth(app_path), path_name)
     module = cst.metadata.MetadataWrapper(module).visit(artifacts)
-    if any(site.target for site in artifacts.sites):
+    configs = ModelConfigRewriter(package_depth(app_path), path_name)
+    if model_config:
+        module = cst.metadata.MetadataWrapper(module).visit(configs)
+    if any(site.target for site in artifacts.sites) or configs.sites:
         context = CodemodContext()
         AddImportsVisitor.add_needed_import(context, path_import[0], path_import[1])
         module = AddImportsVisitor(context).transform_module(module)
-    return ModuleRewrite(module.code, importer.rewritten, artifacts.sites)
+    return ModuleRewrite(module.code, importer.rewritten, artifacts.sites, configs.sites)
