@@ -18,6 +18,8 @@ EXAMPLES = {
                     "ten resource types (one on behalf of the user)",
     "langgraph_agent": "LangGraph agent with ChatDatabricks and a tool, streaming graph updates, an auth_policy "
                        "with user scopes",
+    "faq_agent": "ResponsesAgent whose __init__ builds its state (model config, an FAQ keyword index from an "
+                 "artifact, per-thread memory under a lock) and calls the LLM with plain httpx",
 }
 
 
