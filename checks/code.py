@@ -23,6 +23,8 @@ PACKAGE = "agent_server"
 ENTRY = f"{PACKAGE}/agent.py"
 PLACEHOLDER_MARKER = "this app has no agent yet"
 IMPORT_TIMEOUT_SECONDS = 120
+# What databricks-sdk says when no credentials resolve ("default auth: cannot configure default credentials").
+WORKSPACE_AUTH_ERROR = "cannot configure default credentials"
 AGENT_BASES = {"ResponsesAgent", "PythonModel"}
 CHAT_BASES = {"ChatAgent", "ChatModel"}
 # Where a path written on the original machine starts: home folders, the Databricks driver's disks.
@@ -123,12 +125,19 @@ def import_findings(app: Path, external: list[str]) -> list[Finding]:
                                     "keep exactly one @invoke() and one @stream() function in the app"))
         else:
             hint = ""
+            fix = ("run `uv run python -c \"import agent_server.agent\"` in the app folder and fix the error it "
+                   "shows")
             if probe["error"].startswith("KeyError"):
                 hint = " (a missing environment variable? put it in .env, which start-server loads)"
+            elif WORKSPACE_AUTH_ERROR in probe["error"]:
+                # databricks-sdk's message when no credentials resolve: the code may be fine, the machine is not.
+                hint = " (the agent reaches the workspace at import and found no credentials)"
+                fix = ("give the app a workspace: `uv run migrate setup --profile PROFILE` writes the profile to "
+                       ".env (after `databricks auth login --profile PROFILE`), or set DATABRICKS_HOST and "
+                       "DATABRICKS_TOKEN; then re-run the check")
             findings.append(Finding("COD012", "error", path,
                                     f"`import agent_server.agent` fails in a fresh interpreter: {probe['error']}{hint}",
-                                    "run `uv run python -c \"import agent_server.agent\"` in the app folder and fix "
-                                    "the error it shows"))
+                                    fix))
     elif probe["package"] and not Path(probe["package"]).resolve().is_relative_to(app.resolve()):
         findings.append(Finding("COD012", "error", path,
                                 f"`import agent_server` loads {probe['package']}, not the app's own package",

@@ -72,6 +72,20 @@ def test_an_entry_module_that_does_not_import_fails_the_check(tmp_path):
     assert "NoSuchClient" in findings[0].message
 
 
+def test_an_agent_without_workspace_credentials_at_import_is_told_how_to_get_them(tmp_path, monkeypatch):
+    app = migrated_app(tmp_path)
+    entry = app / "agent_server" / "agent.py"
+    entry.write_text("from databricks.sdk import WorkspaceClient\nWORKSPACE = WorkspaceClient()\n" + entry.read_text())
+    for name in ("DATABRICKS_HOST", "DATABRICKS_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such-databrickscfg"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # nor a ~/.databrickscfg or cached CLI login
+    findings = check_code(MigrationLayout.for_app(app))
+    assert [finding.code for finding in findings] == ["COD012"]
+    assert "found no credentials" in findings[0].message
+    assert "migrate setup --profile" in findings[0].fix
+
+
 def test_a_second_stream_handler_fails_the_check(tmp_path):
     app = migrated_app(tmp_path)
     entry = app / "agent_server" / "agent.py"
