@@ -2,8 +2,8 @@
 
 Local (default): start the app's server in its own process group on a free port (`uv run start-server`,
 or `--python PATH -m agent_server.start_server`), wait for /health, send the input example once as is and
-once with `"stream": true`, stop the server, then run the original model (`mlflow.pyfunc.load_model` on
-original_mlflow_model/, in its own process) on the same request and compare.
+once with `"stream": true`, stop the server. Meanwhile the original model runs on the same request in its own
+process (`mlflow.pyfunc.load_model` on original_mlflow_model/), and the answers are compared.
 Deployed (`--url APP_URL` or `--app-name NAME`): the same requests against the app, with a token from
 databricks-sdk for the profile.
 
@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -106,10 +107,31 @@ def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dic
     return request, (layout.relative(path) if path else "minimal")
 
 
-def comparison_mode(parity: str, env: dict[str, str]) -> str:
+def workspace_host(env: dict[str, str], profile: str | None = None) -> str | None:
+    """The workspace both sides talk to: DATABRICKS_HOST, else the host of the profile in the config file
+    (`--profile`, DATABRICKS_CONFIG_PROFILE, else DEFAULT), as databricks-sdk resolves it."""
+    if env.get("DATABRICKS_HOST"):
+        return env["DATABRICKS_HOST"]
+    import configparser
+
+    config_file = Path(env.get("DATABRICKS_CONFIG_FILE") or Path.home() / ".databrickscfg").expanduser()
+    profiles = configparser.ConfigParser(interpolation=None)
+    try:
+        profiles.read(config_file, encoding="utf-8")
+    except configparser.Error:
+        return None  # the SDK reports a broken config file itself, with more to say than we could
+    section = profile or env.get("DATABRICKS_CONFIG_PROFILE") or "DEFAULT"
+    if section == "DEFAULT":
+        return profiles.defaults().get("host")
+    return profiles.get(section, "host", fallback=None)
+
+
+def comparison_mode(parity: str, env: dict[str, str], profile: str | None = None) -> str:
+    """`exact` against a workspace on this machine (the deterministic stand-in), `structure` against a real one,
+    whose LLM answers vary."""
     if parity in ("exact", "structure"):
         return parity
-    host = urlparse(env.get("DATABRICKS_HOST") or "").hostname
+    host = urlparse(workspace_host(env, profile) or "").hostname
     return "exact" if host in LOCAL_HOSTS else "structure"
 
 
@@ -221,43 +243,65 @@ def original_environment(app_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_original(layout: MigrationLayout, request: dict, python: Path) -> dict:
-    """predict and predict_stream of original_mlflow_model/ in a separate process: {invoke, stream} or {error}."""
-    with tempfile.TemporaryDirectory(prefix="migrate-original-") as scratch:
-        scratch_dir = Path(scratch)
+class OriginalRun:
+    """predict and predict_stream of original_mlflow_model/ in a separate process.
+
+    Started before the app's server so the two load MLflow and the agent at the same time (on a small machine
+    that halves the step's wait); `answer()` waits for it, and leaving the `with` block always stops it.
+    """
+
+    def __init__(self, layout: MigrationLayout, request: dict, python: Path):
+        self._scratch = tempfile.TemporaryDirectory(prefix="migrate-original-")
+        scratch_dir = Path(self._scratch.name)
         (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        self._answer_path = scratch_dir / "answer.json"
+        self._log_path = scratch_dir / "original.log"
         argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
-                str(scratch_dir / "answer.json")]
-        log_path = scratch_dir / "original.log"
-        with open(log_path, "w", encoding="utf-8") as log:
+                str(self._answer_path)]
+        with open(self._log_path, "w", encoding="utf-8") as log:
             # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
-            process = subprocess.Popen(argv, cwd=scratch_dir, env=original_environment(layout.root), stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-            try:
-                process.wait(timeout=ORIGINAL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                return {"error": f"predict did not finish within {ORIGINAL_TIMEOUT:.0f}s"}
-            finally:
-                app_process.stop(process)
-        if process.returncode != 0:
-            tail = app_process.read_tail(log_path, 15)
-            return {"error": f"exit code {process.returncode}: " + "\n".join(tail)}
-        return json.loads((scratch_dir / "answer.json").read_text(encoding="utf-8"))
+            self._process = subprocess.Popen(argv, cwd=scratch_dir, env=original_environment(layout.root),
+                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True)
+
+    def answer(self) -> dict:
+        """{invoke, stream} as the original answered, or {error}."""
+        try:
+            self._process.wait(timeout=ORIGINAL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"error": f"predict did not finish within {ORIGINAL_TIMEOUT:.0f}s"}
+        if self._process.returncode != 0:
+            tail = app_process.read_tail(self._log_path, 15)
+            return {"error": f"exit code {self._process.returncode}: " + "\n".join(tail)}
+        return json.loads(self._answer_path.read_text(encoding="utf-8"))
+
+    def __enter__(self) -> OriginalRun:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        app_process.stop(self._process)
+        self._scratch.cleanup()
 
 
-def parity_record(layout: MigrationLayout, request: dict, parity: str, answered: bool, python: Path) -> dict:
+def parity_skipped(layout: MigrationLayout, parity: str) -> str | None:
+    """Why the original is not run, or None when it is."""
     if parity == "off":
-        return {"status": "skipped", "reason": "--parity off", "original": None, "error": None}
+        return "--parity off"
     if not (layout.original / "MLmodel").is_file():
-        return {"status": "skipped", "reason": f"no {layout.relative(layout.original)}/MLmodel next to the app",
-                "original": None, "error": None}
+        return f"no {layout.relative(layout.original)}/MLmodel next to the app"
+    return None
+
+
+def parity_record(original: OriginalRun | None, skipped: str | None, answered: bool) -> dict:
+    if skipped is not None:
+        return {"status": "skipped", "reason": skipped, "original": None, "error": None}
     if not answered:
         return {"status": "skipped", "reason": "the app did not answer", "original": None, "error": None}
-    print(f"running the original model ({layout.relative(layout.original)}) on the same request", file=sys.stderr)
-    original = run_original(layout, request, python)
-    if "error" in original:
-        return {"status": "failed", "reason": None, "original": None, "error": original["error"]}
-    return {"status": "ran", "reason": None, "original": original, "error": None}
+    print("waiting for the original model's answer to the same request", file=sys.stderr)
+    answer = original.answer()
+    if "error" in answer:
+        return {"status": "failed", "reason": None, "original": None, "error": answer["error"]}
+    return {"status": "ran", "reason": None, "original": answer, "error": None}
 
 
 # ---------------------------------------------------------------------------------------------------- deployed app
@@ -305,7 +349,8 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
         "target": "deployed" if deployed else "local", "app": layout.relative(layout.root) if layout.is_app else None,
         "url": args.url, "app_name": args.app_name, "input": source, "parity": args.parity,
         "python": str(args.python) if args.python else None})
-    mode = comparison_mode(args.parity, original_environment(layout.root) if layout.is_app else dict(os.environ))
+    mode = comparison_mode(args.parity, original_environment(layout.root) if layout.is_app else dict(os.environ),
+                           args.profile)
     payload: dict = {"target": "deployed" if deployed else "local", "comparison": mode,
                      "request": {"source": source, "body": request}}
     if deployed:
@@ -314,13 +359,21 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
         print(f"asking the deployed app at {url}", file=sys.stderr)
         payload["url"] = url
         payload["server"] = None
-        payload["invoke"], payload["stream"] = ask_both(url, request, args.request_timeout, auth_headers(client))
-    else:
-        payload["agent_files"] = agent_file_hashes(layout.root)
-        payload.update(run_local_server(layout, request, args))
-    answered = all((payload.get(part) or {}).get("status_code") == 200 for part in ("invoke", "stream"))
-    payload["parity"] = parity_record(layout, request, args.parity, answered,
-                                      original_python(layout.root, args.python))
+    skipped = parity_skipped(layout, args.parity)
+    with ExitStack() as running:
+        original = None
+        if skipped is None:
+            print(f"running the original model ({layout.relative(layout.original)}) on the same request",
+                  file=sys.stderr)
+            original = running.enter_context(OriginalRun(layout, request, original_python(layout.root, args.python)))
+        if deployed:
+            payload["invoke"], payload["stream"] = ask_both(payload["url"], request, args.request_timeout,
+                                                            auth_headers(client))
+        else:
+            payload["agent_files"] = agent_file_hashes(layout.root)
+            payload.update(run_local_server(layout, request, args))
+        answered = all((payload.get(part) or {}).get("status_code") == 200 for part in ("invoke", "stream"))
+        payload["parity"] = parity_record(original, skipped, answered)
     payload.setdefault("agent_files", {})
     where = layout.root.name if not deployed else payload["url"]
     report.findings = smoke_findings(payload, where)

@@ -610,3 +610,23 @@ def test_real_agent_server_error_mid_stream_is_caught(tmp_path, standin_workspac
     assert {"SMK005", "SMK009"} <= codes(report)
     assert report["payload"]["stream"]["status_code"] == 200  # the error came after a 200
     assert group_is_gone(started_pid(completed))
+
+
+@pytest.mark.parametrize("env, profile, expected", [
+    ({"DATABRICKS_HOST": "http://127.0.0.1:8123"}, None, "exact"),
+    ({"DATABRICKS_HOST": "https://adb-1.azuredatabricks.net"}, None, "structure"),
+    ({"DATABRICKS_CONFIG_PROFILE": "standin"}, None, "exact"),   # a profile-only setup, as AGENTS.md asks for
+    ({}, "standin", "exact"),
+    ({}, "prod", "structure"),
+    ({}, None, "structure"),                                     # DEFAULT points at the real workspace
+    ({"DATABRICKS_CONFIG_PROFILE": "missing"}, None, "structure"),
+])
+def test_parity_auto_compares_exactly_only_against_a_workspace_on_this_machine(tmp_path, env, profile, expected):
+    from scripts.smoke import comparison_mode
+
+    config = tmp_path / "databrickscfg"
+    config.write_text("[DEFAULT]\nhost = https://adb-1.azuredatabricks.net\n\n"
+                      "[standin]\nhost = http://localhost:9000\ntoken = t\n\n"
+                      "[prod]\nhost = https://dbc-2.cloud.databricks.com\n")
+    assert comparison_mode("auto", {**env, "DATABRICKS_CONFIG_FILE": str(config)}, profile) == expected
+    assert comparison_mode("exact", {}, None) == "exact"
