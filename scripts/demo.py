@@ -2,7 +2,9 @@
 
 It starts the workspace stand-in, logs and registers the example into a local MLflow registry, puts a
 Model Serving endpoint in front of it, then runs every step as a user would (`migrate <step>` in a
-subprocess, with DATABRICKS_HOST pointing at the stand-in) and ends with `migrate check`.
+subprocess, with DATABRICKS_HOST pointing at the stand-in): one download, then a sync app and an async app
+built from it in the order of AGENTS.md's table, each ending with `migrate check`. Between the async app's
+code and smoke steps it does the assistant's part, the async conversion recorded for the example.
 Later steps join the pipeline by adding a line to `pipeline`.
 """
 
@@ -13,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +26,15 @@ from scripts.layout import MigrationLayout
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_EXAMPLE = "openai_tools"
 REGISTRY_DIR = ".demo-registry"
+ASSISTANT = "(assistant)"  # the StepRun of an AssistantEdit
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(workdir=None)  # the demo's default is a new folder, not the current one
     parser.add_argument("--example", default=DEFAULT_EXAMPLE,
                         help=f"which agent of examples/ to migrate (default: {DEFAULT_EXAMPLE})")
+    parser.add_argument("--mode", choices=("sync", "async", "both"), default="both",
+                        help="build the sync app, the async app, or both from one download (default: both)")
 
 
 @dataclass(frozen=True)
@@ -39,15 +45,25 @@ class StepRun:
     output: str
 
 
+@dataclass(frozen=True)
+class AssistantEdit:
+    """Judgement work the skills leave to the assistant, done here by an edit recorded for the example."""
+
+    description: str
+    app_dir: Path
+    apply: Callable[[], str]
+
+
 def new_workdir() -> Path:
     return Path.cwd() / f"demo-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def load_catalog():
-    """examples/catalog.py, loaded from its file: the examples are sample data, not a package we ship."""
+def load_example_module(name: str):
+    """A module of examples/ (the catalog, the recorded async conversions), loaded from its file: the
+    examples are sample data, not a package we ship."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("agent_migrate_examples_catalog", EXAMPLES_DIR / "catalog.py")
+    spec = importlib.util.spec_from_file_location(f"agent_migrate_examples_{name}", EXAMPLES_DIR / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -75,34 +91,81 @@ def run_migrate(argv: list[str], env: dict) -> StepRun:
     return StepRun(argv, time.monotonic() - started, completed.returncode, completed.stdout + completed.stderr)
 
 
-def app_name_for(example: str) -> str:
-    return f"{example.replace('_', '-')}-app"
+def app_name_for(example: str, mode: str) -> str:
+    stem = example.replace("_", "-")
+    return f"{stem}-app" if mode == "sync" else f"{stem}-{mode}-app"
 
 
-def pipeline(endpoint: str, registered: dict, workdir: Path, app_name: str) -> list[list[str]]:
-    """The steps the demo runs, in order, as a user would type them; each later issue adds its step here."""
+def async_conversion(example: str, app_dir: Path) -> AssistantEdit:
+    conversions = load_example_module("async_conversions")
+
+    def apply() -> str:
+        edits = conversions.convert(example, app_dir / "agent_server" / "agent.py")
+        return f"{edits} edits to {app_dir.name}/agent_server/agent.py, from examples/async_conversions.py"
+
+    return AssistantEdit("convert the blocking calls the code step listed (COD010) to async", app_dir, apply)
+
+
+def pipeline(example: str, endpoint: str, registered: dict, workdir: Path,
+             modes: list[str]) -> list[list[str] | AssistantEdit]:
+    """The steps the demo runs, in order, as a user would type them: the download once, then one app per mode
+    in the order of AGENTS.md's table (setup writes the .env the code check loads, so it comes before code)."""
     where = ["--workdir", str(workdir)]
-    app = ["--app", str(workdir / app_name)]
-    return [
+    steps: list[list[str] | AssistantEdit] = [
         ["download", "--endpoint", endpoint, "--registry-uri", registered["registry_uri"],
          "--tracking-uri", registered["tracking_uri"], *where],
         ["analyze", *where],
-        # A second demo in the same workdir refreshes the app: --force keeps files later steps changed.
-        ["scaffold", "--app-name", app_name, *where, *(["--force"] if (workdir / app_name).exists() else [])],
-        ["code", "--mode", "sync", *app, *where],
-        ["setup", *app, *where],
-        ["resources", *app, *where],
-        ["check", *app, *where],
     ]
+    for mode in modes:
+        app_name = app_name_for(example, mode)
+        app = ["--app", str(workdir / app_name)]
+        # A second demo in the same workdir refreshes the app: --force keeps files later steps changed.
+        steps.append(["scaffold", "--app-name", app_name, *where,
+                      *(["--force"] if (workdir / app_name).exists() else [])])
+        steps.append(["setup", *app, *where])
+        steps.append(["code", "--mode", mode, *app, *where])
+        if mode == "async":
+            steps.append(async_conversion(example, workdir / app_name))
+        # The harness's own interpreter has the example's packages; a real app runs `uv run start-server`.
+        steps.append(["smoke", *app, "--python", sys.executable, *where])
+        steps.append(["resources", *app, *where])
+        steps.append(["check", *app, *where])
+    return steps
+
+
+def demo_modes(requested: str, example: str) -> list[str]:
+    """The modes to build; async needs the conversion the assistant would do, recorded for the example."""
+    if requested == "sync":
+        return ["sync"]
+    if example in load_example_module("async_conversions").ASYNC_CONVERSIONS:
+        return ["sync", "async"] if requested == "both" else ["async"]
+    if requested == "async":
+        raise MigrateError(f"examples/{example} has no recorded async conversion, so its async app would stop "
+                           "at the blocking calls the assistant converts",
+                           "run the demo with --mode sync, or add the conversion to examples/async_conversions.py")
+    print(f"examples/{example} has no recorded async conversion: building the sync app only", file=sys.stderr)
+    return ["sync"]
+
+
+def run_step(step: list[str] | AssistantEdit, env: dict) -> StepRun:
+    if isinstance(step, AssistantEdit):
+        print(f"# assistant: {step.description}", file=sys.stderr)
+        started = time.monotonic()
+        done = step.apply()
+        print(f"#   {done}", file=sys.stderr)
+        return StepRun([ASSISTANT, "--app", str(step.app_dir)], time.monotonic() - started, 0, done)
+    print(f"$ migrate {' '.join(step)}", file=sys.stderr)
+    return run_migrate(step, env)
 
 
 def run(args: argparse.Namespace) -> int:
     import standin
 
-    catalog = load_catalog()
+    catalog = load_example_module("catalog")
     if args.example not in catalog.EXAMPLES:
         raise MigrateError(f"no example named {args.example!r}",
                            f"pass --example with one of: {', '.join(catalog.EXAMPLES)}")
+    modes = demo_modes(args.mode, args.example)
     workdir = (args.workdir or new_workdir()).resolve()
     (workdir / REGISTRY_DIR).mkdir(parents=True, exist_ok=True)
     endpoint = f"{args.example.replace('_', '-')}-endpoint"
@@ -116,29 +179,47 @@ def run(args: argparse.Namespace) -> int:
         workspace.add_endpoint(standin.endpoint_json(endpoint, registered["name"], registered["version"]))
 
         runs = []
-        for argv in pipeline(endpoint, registered, workdir, app_name_for(args.example)):
-            print(f"$ migrate {' '.join(argv)}", file=sys.stderr)
-            step_run = run_migrate(argv, env)
+        for step in pipeline(args.example, endpoint, registered, workdir, modes):
+            step_run = run_step(step, env)
             runs.append(step_run)
             if step_run.exit_code != 0:
                 print(step_run.output, file=sys.stderr)
                 raise MigrateError(
-                    f"the demo stopped: `migrate {argv[0]}` exited {step_run.exit_code} (its output is above)",
+                    f"the demo stopped: `migrate {step_run.argv[0]}` exited {step_run.exit_code} "
+                    "(its output is above)",
                     "this is the offline demo on our own example, so it is a bug in agent-migrate: please report it",
                 )
 
-    app_layout = MigrationLayout.for_app(workdir / app_name_for(args.example))
-    print(runs[-1].output.rstrip())
-    print()
+    for step_run in runs:
+        if step_run.argv[0] == "check":
+            print(step_run.output.rstrip())
+            print()
     print(f"demo finished in {time.monotonic() - total:.1f}s; example {args.example}, endpoint {endpoint}")
     for step_run in runs:
-        print(f"  migrate {step_run.argv[0]:<10} {step_run.seconds:6.1f}s")
+        what = "assistant edit" if step_run.argv[0] == ASSISTANT else f"migrate {step_run.argv[0]}"
+        print(f"  {what:<18} {step_run.seconds:6.1f}s  {shown_app(step_run.argv)}")
     print(f"working directory: {workdir}")
-    for path, what in ((app_layout.original, "the downloaded model, never modified"),
-                       (app_layout.root, "the app, ready for `databricks bundle deploy`"),
-                       (app_layout.reports, "one report per step"),
-                       (app_layout.source, "the original's facts a reviewer checks against")):
-        if path.exists():
-            print(f"  {app_layout.relative(path) + '/':<40} {what}")
-    print(f"re-check any time: uv run migrate check --app {app_layout.root}")
+    workdir_layout = MigrationLayout.for_workdir(workdir)
+    written = [(workdir_layout.original, "the downloaded model, never modified")]
+    for mode in modes:
+        app_layout = MigrationLayout.for_app(workdir / app_name_for(args.example, mode))
+        written += [(app_layout.root, f"the {mode} app, ready for `databricks bundle deploy`"),
+                    (app_layout.reports, "one report per step"),
+                    (app_layout.source, "the original's facts a reviewer checks against")]
+    width = max(len(workdir_layout.relative(path)) for path, _ in written) + 3
+    for path, what in written:
+        print(f"  {workdir_layout.relative(path) + '/':<{width}} {what}")
+    print(f"run it all again (a new stand-in, the same registration and download): "
+          f"uv run migrate demo --workdir {workdir}")
+    # Not `migrate check` alone: the code check imports the agent, which reaches the workspace at import,
+    # and the stand-in the apps' settings point at stops with the demo.
     return 0
+
+
+def shown_app(argv: list[str]) -> str:
+    """Which app a step worked on, for the timing table."""
+    if "--app" in argv:
+        return Path(argv[argv.index("--app") + 1]).name
+    if "--app-name" in argv:
+        return argv[argv.index("--app-name") + 1]
+    return ""

@@ -27,17 +27,32 @@ def demo_workdir(tmp_path_factory):
 
 def test_demo_lays_out_a_working_directory(demo_workdir):
     assert (demo_workdir / "original_mlflow_model" / "MLmodel").is_file()
-    app = demo_workdir / "openai-tools-app"
+    for app_name in ("openai-tools-app", "openai-tools-async-app"):
+        app = demo_workdir / app_name
+        reports = {path.stem for path in (app / "migration" / "reports").iterdir()}
+        assert {"download", "analyze", "scaffold", "code", "setup", "smoke", "resources"} <= reports
+        assert (app / "migration" / "source" / "manifest.json").is_file()
+        assert (app / "uv.lock").is_file() and "resources:" in (app / "databricks.yml").read_text()
+
+
+@pytest.mark.parametrize("app_name, mode, handler", [("openai-tools-app", "sync", "async def"),
+                                                     ("openai-tools-async-app", "async", "await client.chat")])
+def test_both_apps_answer_like_the_original(demo_workdir, app_name, mode, handler):
+    app = demo_workdir / app_name
+    code = json.loads((app / "migration" / "reports" / "code.json").read_text())
+    assert code["payload"]["mode"] == mode
     assert "@invoke()" in (app / "agent_server" / "agent.py").read_text()
-    reports = {path.stem for path in (app / "migration" / "reports").iterdir()}
-    assert {"download", "analyze", "scaffold", "code", "setup", "resources"} <= reports
-    assert (app / "migration" / "source" / "manifest.json").is_file()
-    assert (app / "uv.lock").is_file() and "resources:" in (app / "databricks.yml").read_text()
+    assert handler in (app / "agent_server" / "agent.py").read_text()
+    smoke = json.loads((app / "migration" / "reports" / "smoke.json").read_text())
+    assert smoke["status"] == "ok", smoke["findings"]
+    assert smoke["payload"]["comparison"] == "exact"
+    assert smoke["payload"]["parity"]["status"] == "ran"
 
 
 def test_demo_runs_again_in_the_same_workdir(demo_workdir):
-    completed = migrate("demo", "--workdir", str(demo_workdir))
+    completed = migrate("demo", "--workdir", str(demo_workdir), "--mode", "sync")
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "openai-tools-async-app" not in completed.stdout
 
 
 def test_check_turns_red_when_a_downloaded_file_is_altered(demo_workdir, tmp_path, standin_workspace):

@@ -1,0 +1,46 @@
+"""The async conversion an assistant does after `migrate code --mode async`, written down for the examples.
+
+`migrate code --mode async` writes `async def` handlers and lists, as COD010 findings, the blocking calls
+left for the assistant to convert (COD009 says `custom_outputs` must be passed through by hand). The demo and
+the benchmark stand in for the assistant with these edits. Each `before` must occur exactly once in the
+generated `agent_server/agent.py`, so a change in what `migrate code` writes shows up as an error here
+instead of a silently different app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASYNC_CONVERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "openai_tools": (
+        # COD010: the sync OpenAI client from databricks-sdk becomes an AsyncOpenAI client on the same
+        # workspace URL and credentials (the SDK's authenticate() gives the headers).
+        ("client = WorkspaceClient().serving_endpoints.get_open_ai_client()",
+         "from openai import AsyncOpenAI\n"
+         "_workspace = WorkspaceClient()\n"
+         "client = AsyncOpenAI(base_url=f\"{_workspace.config.host.rstrip('/')}/serving-endpoints\", api_key=\"-\",\n"
+         "                     default_headers=_workspace.config.authenticate())"),
+        ("response = client.chat.completions.create(", "response = await client.chat.completions.create("),
+        # COD009: the original predict returned the request's custom_inputs as custom_outputs.
+        ("return ResponsesAgentResponse(output=outputs)",
+         "return ResponsesAgentResponse(output=outputs, custom_outputs=request.custom_inputs)"),
+    ),
+}
+
+
+class ConversionMismatch(RuntimeError):
+    pass
+
+
+def convert(example: str, agent_path: Path) -> int:
+    """Apply the example's conversion to a generated agent_server/agent.py; return how many edits it made."""
+    edits = ASYNC_CONVERSIONS[example]
+    text = agent_path.read_text(encoding="utf-8")
+    for before, after in edits:
+        if text.count(before) != 1:
+            raise ConversionMismatch(
+                f"{agent_path}: expected `{before}` once, found it {text.count(before)} times; "
+                f"`migrate code --mode async` writes something else now: update examples/async_conversions.py")
+        text = text.replace(before, after)
+    agent_path.write_text(text, encoding="utf-8")
+    return len(edits)

@@ -1,0 +1,53 @@
+"""The demo's plan, without running it: which apps it builds, in which order, and the recorded async edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import demo
+from scripts.errors import MigrateError
+
+REGISTERED = {"registry_uri": "sqlite:///r.db", "tracking_uri": "sqlite:///r.db"}
+
+
+def test_both_modes_for_an_example_with_a_recorded_conversion():
+    assert demo.demo_modes("both", "openai_tools") == ["sync", "async"]
+    assert demo.demo_modes("sync", "openai_tools") == ["sync"]
+
+
+def test_async_without_a_recorded_conversion_is_refused_with_the_fix():
+    with pytest.raises(MigrateError) as refused:
+        demo.demo_modes("async", "langgraph_agent")
+    assert "--mode sync" in refused.value.fix
+    assert demo.demo_modes("both", "langgraph_agent") == ["sync"]
+
+
+def test_the_plan_follows_agents_md_order_and_converts_before_the_async_smoke(tmp_path):
+    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
+    names = [step[0] if isinstance(step, list) else "assistant" for step in steps]
+    per_app = ["scaffold", "setup", "code", "smoke", "resources", "check"]
+    assert names == ["download", "analyze", *per_app, *per_app[:3], "assistant", *per_app[3:]]
+    assert steps[-1][0] == "check"
+    apps = {step[step.index("--app") + 1] for step in steps if isinstance(step, list) and "--app" in step}
+    assert apps == {str(tmp_path / "openai-tools-app"), str(tmp_path / "openai-tools-async-app")}
+
+
+def test_a_conversion_that_no_longer_matches_the_generated_code_says_so(tmp_path):
+    conversions = demo.load_example_module("async_conversions")
+    agent = tmp_path / "agent.py"
+    agent.write_text("client = SomethingElse()\n")
+    with pytest.raises(conversions.ConversionMismatch, match="update examples/async_conversions.py"):
+        conversions.convert("openai_tools", agent)
+    assert agent.read_text() == "client = SomethingElse()\n"  # nothing half-applied
+
+
+def test_the_conversion_applies_each_edit_once(tmp_path):
+    conversions = demo.load_example_module("async_conversions")
+    agent = tmp_path / "agent.py"
+    agent.write_text("\n".join(before for before, _ in conversions.ASYNC_CONVERSIONS["openai_tools"]) + "\n")
+    assert conversions.convert("openai_tools", agent) == 3
+    text = agent.read_text()
+    assert "await client.chat.completions.create(" in text and "AsyncOpenAI(" in text
+    assert Path(agent).read_text().count("custom_outputs=request.custom_inputs") == 1
