@@ -12,13 +12,10 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import tomllib
 from dataclasses import asdict, dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -30,8 +27,9 @@ from checks.findings import Finding
 from scripts import atomic
 from scripts.bundle import Bundle, set_experiment_default
 from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, find_app
+from scripts.layout import find_app
 from scripts.reports import StepReport, write_report
+from scripts.uv_tool import app_environment, uv_command
 
 STEP = "setup"
 APP_TEMPLATE = Path(__file__).resolve().parent / "app_template"
@@ -268,20 +266,9 @@ def ensure_requirements_txt(app_dir: Path, force: bool) -> str:
 
 # --- uv lock --------------------------------------------------------------------------------------------------
 
-def uv_command() -> list[str]:
-    if shutil.which("uv"):
-        return ["uv"]
-    if find_spec("uv") is not None:
-        return [sys.executable, "-m", "uv"]
-    raise MigrateError("uv is not installed", "install it with `pip install uv` (https://docs.astral.sh/uv/)")
-
-
 def run_in_own_group(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """Run a command in its own process group; on Ctrl-C or any error the whole group is stopped."""
-    environment = dict(os.environ)
-    # Set by `uv run` for this tool's own environment; the app has (and locks) its own.
-    for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
-        environment.pop(name, None)
+    environment = app_environment()
     process = subprocess.Popen(argv, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:

@@ -31,6 +31,7 @@ from scripts import app_process
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, write_report
+from scripts.uv_tool import app_environment, uv_command
 
 INPUT_EXAMPLE = "input_example.json"
 MINIMAL_REQUEST = {"input": [{"role": "user", "content": "Hello! This is a smoke test."}]}
@@ -173,11 +174,7 @@ def ask_both(url: str, request: dict, timeout: float, headers: dict[str, str] | 
 
 def server_environment(app_dir: Path, uv_run: bool) -> dict[str, str]:
     """The smoke command's environment for the server; start_server loads the app's .env on top (no override)."""
-    env = dict(os.environ)
-    if uv_run:
-        # Set by `uv run` for this tool's own environment; the app has its own.
-        for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"):
-            env.pop(name, None)
+    env = app_environment() if uv_run else dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -188,8 +185,10 @@ def server_command(app_dir: Path, python: Path | None) -> app_process.ServerComm
             return [str(python), "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
                     "--port", str(port)]
     else:
+        uv = uv_command()
+
         def argv(port: int) -> list[str]:
-            return ["uv", "run", "start-server", "--host", app_process.LOCALHOST, "--port", str(port)]
+            return [*uv, "run", "start-server", "--host", app_process.LOCALHOST, "--port", str(port)]
     return app_process.ServerCommand(argv, app_dir, server_environment(app_dir, python is None),
                                      description="app server")
 

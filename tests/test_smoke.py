@@ -496,6 +496,23 @@ def smoke_migrated(workdir: Path, app: Path, env: dict) -> tuple[subprocess.Comp
     return completed, json.loads((app / "migration" / "reports" / "smoke.json").read_text())
 
 
+@pytest.mark.e2e
+def test_without_python_the_app_runs_from_its_own_uv_environment(migrated_apps, standin_workspace, tmp_path):
+    """What a user runs: `uv run start-server` in the app, with the dependencies `migrate setup` locked."""
+    workdir = tmp_path / "work"
+    shutil.copytree(migrated_apps("sync"), workdir)
+    app = workdir / "oa-sync"
+    env = standin_workspace.environ()
+    setup = run_migrate("setup", "--workdir", str(workdir), "--app", str(app), env=env)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    completed = run_migrate("smoke", "--workdir", str(workdir), "--app", str(app), env=env)
+    report = json.loads((app / "migration" / "reports" / "smoke.json").read_text())
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert report["payload"]["server"]["command"][-6:-4] == ["run", "start-server"]
+    assert (app / ".venv" / "bin" / "start-server").is_file()  # uv built the app's own environment
+    assert report["payload"]["parity"]["status"] == "ran" and report["status"] == "ok"
+
+
 def load_benchmark():
     import importlib.util
 
