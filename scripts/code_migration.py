@@ -314,12 +314,15 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD008", "info", f"{app_name}/{APP_PACKAGE}/{new}",
             f"code/{old} is named like a file of the scaffold, so it became agent_server.{new}; imports follow",
             "nothing to do"))
-    if mode == "async" and agent.mode == "extract" and "predict_stream" in agent.functions \
-            and entry.plan.predict is None:
+    # Async invoke collects the stream (handlers.handler_source): the class's own predict is not called, in
+    # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
+    if mode == "async" and entry.plan.refuse is None and (
+            (agent.mode == "extract" and "predict_stream" in agent.functions and entry.plan.predict is None)
+            or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
         report.findings.append(Finding(
             "COD009", "info", f"{app_name}/{ENTRY_PATH}",
-            f"{agent.class_name}.predict is not carried over: in async mode invoke collects the stream's "
-            f"finished items",
+            f"{agent.class_name}.predict is not {'called' if agent.mode == 'wrapper' else 'carried over'}: "
+            f"in async mode invoke collects the stream's finished items",
             f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
             f"{entry.plan.invoke_name}"))
     for site in found_blocking:

@@ -131,6 +131,26 @@ def test_langgraph_agent_with_a_lakebase_checkpointer_and_thread_ids(tmp_path):
     assert codes(findings) == ["ANA015"]
 
 
+@pytest.mark.e2e
+def test_the_faq_example_state_built_in_init_and_its_per_thread_memory(downloaded_example):
+    """examples/faq_agent, logged and downloaded for real: its __init__ builds the config, the FAQ index, an
+    httpx client and a memory keyed by custom_inputs["thread_id"]; the report must say all of that."""
+    layout, report = analyze(downloaded_example("faq_agent"))
+    write_report(layout, report)
+    payload = report.payload
+    init = payload["agent_class"]["methods"]["__init__"]
+    assert init["present"] and init["parameters"] == ["self", "faq_path"]
+    assert {"config", "faq", "index", "workspace", "http", "memory", "memory_lock"} <= set(init["attributes"])
+    assert payload["state"]["stateful"] and payload["state"]["kinds"] == ["thread_id"]
+    assert any('get("thread_id")' in signal["text"] for signal in payload["state"]["signals"])
+    assert codes(report.findings) == ["ANA015"]
+    assert "thread_id" in report.findings[0].message
+    assert [(call["call"], call["function"]) for call in payload["blocking_calls"]][0] == \
+        ("httpx.Client", "FaqAgent.__init__")
+    assert [artifact["key"] for artifact in payload["artifacts"]["declared"]] == ["faq"]
+    assert check_analysis(layout) == []
+
+
 def test_openai_tool_loop_with_a_class_level_client(tmp_path):
     payload, findings = analyzed("openai_tools", tmp_path)
     agent = payload["agent_class"]

@@ -27,6 +27,7 @@ from scripts.code_migration import migrate_code
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.scaffold import scaffold
+from scripts.transform.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
@@ -323,6 +324,49 @@ def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp
     assert sources["agent_server/model_config.yml"] == "MLmodel"
     findings = check_code(MigrationLayout.for_app(workdir / APP))
     assert [finding for finding in findings if finding.severity == "error"] == []
+
+
+def test_calls_on_a_sync_http_client_kept_in_a_name_or_attribute_block(tmp_path):
+    package = tmp_path / "agent_server"
+    package.mkdir()
+    (package / "agent.py").write_text(
+        "import httpx\n\nSHARED = httpx.Client()\n\n\n"
+        "class Agent:\n"
+        "    def __init__(self):\n        self.http = httpx.Client(base_url='http://llm')\n\n"
+        "    def ask(self, text):\n        return self.http.post('/invocations', json={'q': text}).json()\n\n"
+        "    def predict(self, request):\n        self.http.headers.update({})\n        return self.ask(request)\n\n\n"
+        "AGENT = Agent()\n\n\n"
+        "async def handler(request):\n    SHARED.get('/health')\n    return AGENT.predict(request)\n")
+    found = {(site.call, site.kind, site.function) for site in blocking_calls(parse_app_modules(package))}
+    # `self.ask` is followed inside the class; `headers.update` is not a request.
+    assert found == {("SHARED.get", "http", "handler"), ("self.http.post", "http", "Agent.ask")}
+
+
+@pytest.mark.e2e
+def test_the_faq_example_keeps_its_config_and_lists_its_httpx_calls_in_async_mode(downloaded_example,
+                                                                                 standin_workspace, monkeypatch):
+    """examples/faq_agent as MLflow really logged it: a model_config in MLmodel, state built in __init__, an
+    httpx client kept on self."""
+    # Its __init__ builds a WorkspaceClient, which asks the workspace about itself: the check's import needs one.
+    for key, value in standin_workspace.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+    workdir = downloaded_example("faq_agent")
+    scaffold(workdir, APP, force=False)
+    migrate_code(workdir, None, "sync", force=False)
+    package = workdir / APP / "agent_server"
+    assert yaml.safe_load((package / "model_config.yml").read_text())["llm_endpoint"].startswith("databricks-")
+    assert (package / "artifacts" / "faq.json").is_file()
+    assert [finding for finding in check_code(MigrationLayout.for_app(workdir / APP))
+            if finding.severity == "error"] == []
+
+    report = migrate_code(workdir, None, "async", force=False)
+    sites = {(site["call"], site["kind"], site["function"]): site["fix"] for site in report.payload["blocking_calls"]}
+    assert set(sites) == {("self.http.stream", "http", "FaqAgent.predict_stream"),
+                          ("AGENT.predict_stream", "sync-iteration", "stream_handler")}
+    assert "httpx.AsyncClient" in sites["self.http.stream", "http", "FaqAgent.predict_stream"]
+    # predict (which returns custom_outputs) is not what async invoke calls: the report must say so.
+    assert {"COD004", "COD009", "COD010"} == {finding.code for finding in report.findings}
 
 
 def serve(app: Path, env: dict):

@@ -2,13 +2,15 @@
 
 A call is judged by its name only (no type inference), after resolving import aliases. Reached means: in an
 `async def`, or in a function of the app that such code calls by name (through imports between the app's
-modules, and through a module-level instance's methods). Awaited calls are async already and are left out.
+modules, a module-level instance's methods, and `self.method()` inside a class). A sync HTTP client kept in a
+name (`client = httpx.Client()`, `self.http = httpx.Client()` in `__init__`) makes the calls on that name
+blocking too. Awaited calls are async already and are left out.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
@@ -24,6 +26,8 @@ ASYNC_EQUIVALENT = {
     "process": "`asyncio.create_subprocess_exec(...)`",
     "sync-iteration": "make the generator async (`async def` ... `yield`) and iterate it with `async for`",
 }
+HTTP_CLIENTS = {"httpx.Client", "requests.Session", "requests.sessions.Session"}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class ParsedModule:
     functions: dict[str, ast.AST]  # "f" and "Class.method"
     instances: dict[str, str]  # module-level `AGENT = Class()` → "Class"
     uses_langchain: bool
+    http_clients: set[str] = field(default_factory=set)  # "client", "self.http": names holding a sync HTTP client
 
 
 def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[str, ParsedModule]:
@@ -112,20 +117,41 @@ def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[
                   and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
                 instances[node.targets[0].id] = node.value.func.id
         uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
-        modules[name] = ParsedModule(name, relative.as_posix(), tree, aliases, functions, instances, uses_langchain)
+        module = ParsedModule(name, relative.as_posix(), tree, aliases, functions, instances, uses_langchain)
+        module.http_clients = http_client_names(module)
+        modules[name] = module
     return modules
+
+
+def resolved_name(written: str, module: ParsedModule) -> str:
+    head, _, rest = written.partition(".")
+    target = module.aliases.get(head, head)
+    return f"{target}.{rest}" if rest else target
+
+
+def http_client_names(module: ParsedModule) -> set[str]:
+    """Names a sync HTTP client is assigned to: module-level names, and `self.x` in any method."""
+    names = set()
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                resolved_name(dotted_name(node.value.func) or "", module) in HTTP_CLIENTS:
+            for target in node.targets:
+                if isinstance(target, ast.Name) or (isinstance(target, ast.Attribute)
+                                                    and isinstance(target.value, ast.Name) and target.value.id == "self"):
+                    names.add(ast.unparse(target))
+    return names
 
 
 def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
     written = dotted_name(call.func) or ""
-    head, _, rest = written.partition(".")
-    target = module.aliases.get(head, head)
-    name = f"{target}.{rest}" if rest else target
+    name = resolved_name(written, module)
     top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
     if name == "time.sleep":
         return "sleep"
     if top == "requests" or name == "urllib.request.urlopen" or (
             top == "httpx" and last in {"get", "post", "put", "patch", "delete", "request", "stream", "Client"}):
+        return "http"
+    if "." in written and written.rsplit(".", 1)[0] in module.http_clients and last in HTTP_METHODS:
         return "http"
     if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI"}:
         return "sync-client"
@@ -209,10 +235,15 @@ def _is_sync_generator(function: ast.AST) -> bool:
     return False
 
 
-def resolve(module: ParsedModule, call: ast.Call, modules: dict[str, ParsedModule]) -> tuple[str, ast.AST | None] | None:
-    """The app function a call names: `f()`, `helpers.f()`, `AGENT.method()`; (module, node) or None."""
+def resolve(module: ParsedModule, call: ast.Call, modules: dict[str, ParsedModule],
+            caller: str = "") -> tuple[str, ast.AST | None] | None:
+    """The app function a call names: `f()`, `helpers.f()`, `AGENT.method()`, `self.method()` inside the
+    class of `caller` ("Class.method"); (module, node) or None."""
     name = dotted_name(call.func) or ""
     head, _, rest = name.partition(".")
+    if head == "self" and "." in caller and rest and "." not in rest:
+        key = f"{caller.split('.')[0]}.{rest}"
+        return (module.name, module.functions[key]) if key in module.functions else None
     if not rest:
         if head in module.functions:
             return module.name, module.functions[head]
@@ -253,7 +284,7 @@ def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]
             written = dotted_name(call.func) or ast.unparse(call.func)
             found[(module.path, call.lineno, written)] = BlockingCall(module.path, call.lineno, written, kind, qualified)
         for call in visitor.callees:
-            resolved = resolve(module, call, modules)
+            resolved = resolve(module, call, modules, qualified)
             if resolved and resolved[1] is not None:
                 owner = modules[resolved[0]]
                 name = next(key for key, value in owner.functions.items() if value is resolved[1])
