@@ -36,6 +36,7 @@ APP_NAME_RULE = "2 to 30 characters: lowercase letters, digits and hyphens, not 
 SCAFFOLD_SOURCES: dict[str, Path] = {
     "agent_server/__init__.py": REPO / "agent_server" / "__init__.py",
     "agent_server/agent.py": REPO / "agent_server" / "agent.py",
+    "agent_server/chat_agent_adapter.py": REPO / "agent_server" / "chat_agent_adapter.py",
     "agent_server/start_server.py": REPO / "agent_server" / "start_server.py",
     "agent_server/sync_bridge.py": REPO / "agent_server" / "sync_bridge.py",
     "agent_server/user_auth.py": REPO / "agent_server" / "user_auth.py",
