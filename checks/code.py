@@ -27,6 +27,7 @@ IMPORT_TIMEOUT_SECONDS = 120
 WORKSPACE_AUTH_ERROR = "cannot configure default credentials"
 AGENT_BASES = {"ResponsesAgent", "PythonModel"}
 CHAT_BASES = {"ChatAgent", "ChatModel"}
+CHAT_AGENT_ADAPTER = f"{PACKAGE}.chat_agent_adapter"
 # Where a path written on the original machine starts: home folders, the Databricks driver's disks.
 MACHINE_PATH = re.compile(r"^(/Users/|/home/|/root/|/dbfs/|/local_disk0/|/Workspace/|/databricks/driver|[A-Za-z]:[\\/])")
 MACHINE_PATH_IN_TEXT = re.compile(r"""(?:^|[\s"'=:])(/Users/|/home/|/dbfs/|/local_disk0/|/Workspace/)[^\s"']+""")
@@ -234,6 +235,9 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
         if name not in instantiated:
             instantiated.add(name)
             pending.extend(bases_of.get(name, ()))
+    # Chat wrapper mode: the entry module's handlers reach a ChatAgent instance through the adapter.
+    adapted = entry is not None and any(target == CHAT_AGENT_ADAPTER or target.startswith(f"{CHAT_AGENT_ADAPTER}.")
+                                        for target in entry.aliases.values())
     findings = []
     for module in modules.values():
         for node in ast.walk(module.tree):
@@ -241,7 +245,15 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
                 continue
             bases = _base_names(node)
             where = f"{app.name}/{module.path}:{node.lineno}"
-            if bases & CHAT_BASES:
+            if "ChatAgent" in bases and adapted and node.name in instantiated:
+                findings.append(Finding(
+                    "COD005", "info", where,
+                    f"{node.name} is a ChatAgent served through agent_server/chat_agent_adapter.py (Responses "
+                    f"requests → predict(messages, context, custom_inputs), its messages → output items)",
+                    "review that its output roles map as expected: assistant text → message items, tool_calls → "
+                    "function_call items, tool messages → function_call_output items, other roles' text → "
+                    "assistant message items"))
+            elif bases & CHAT_BASES:
                 findings.append(Finding(
                     "COD005", "error", where,
                     f"{node.name} is a {sorted(bases & CHAT_BASES)[0]}: AgentServer serves only the Responses format",

@@ -2,7 +2,7 @@
 
 Reads the download (never modifies it), finds the entry file from MLmodel, rewrites it into
 `agent_server/agent.py` with `@invoke`/`@stream` handlers (extract mode, or wrapper mode when extraction
-is unsafe), copies `code/` as modules of `agent_server` and `artifacts/` into `agent_server/artifacts/`,
+is unsafe; a ChatAgent is kept and served through `agent_server/chat_agent_adapter.py`), copies `code/` as modules of `agent_server` and `artifacts/` into `agent_server/artifacts/`,
 and writes a config logged with `model_config=` (kept inside MLmodel) to `agent_server/model_config.yml`.
 The new `agent_server/` is built in a staging folder and swapped in whole; files the user changed since an
 earlier run are not overwritten without `--force`.
@@ -26,7 +26,7 @@ from scripts import atomic
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
-from scripts.transform import agent_class, handlers
+from scripts.transform import agent_class, chat_agent, handlers
 from scripts.transform.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
                                        plan_code_tree, rewrite_module)
@@ -35,9 +35,11 @@ STEP = "code"
 MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
+# Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
-CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatAgent→Responses converter. "
+CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
               "Rewrite the class as a ResponsesAgent (predict(request) → ResponsesAgentResponse; assistant content → "
               "output_text message items, tool_calls → function_call items, role tool → function_call_output "
               "items; deltas → text deltas plus one response.output_item.done per message), or replace the "
@@ -132,7 +134,12 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
     taken = agent_class.all_names(module)
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
-    if chat:
+    builder = handlers
+    if chat == "ChatAgent":
+        agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+        builder = chat_agent
+    elif chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
                                  original.artifact_keys, original.model_config is not None)
         agent.interface = chat
@@ -149,11 +156,11 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
                                 plan.refuse)
-    text = agent.module.code.rstrip("\n") + "\n" + handlers.handler_source(plan)
+    text = agent.module.code.rstrip("\n") + "\n" + builder.handler_source(plan)
     module = cst.parse_module(text)
     context = CodemodContext()
-    for owner, name in [*agent.needs_imports, *handlers.imports_for(plan)]:
-        if name in ("invoke", "stream") and name in agent.taken_names:
+    for owner, name in [*agent.needs_imports, *builder.imports_for(plan)]:
+        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS) and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
         AddImportsVisitor.add_needed_import(context, owner, name)
@@ -250,10 +257,13 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     entry, entry_rewrite = transform_entry(original.entry.read_text(encoding="utf-8"), original, tree, mode)
     files, sources, rewrites = planned_files(original, tree, entry.code)
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
-    bridge_source = Path(__file__).resolve().parent.parent / SYNC_BRIDGE
-    if mode == "sync" and not (app_dir / SYNC_BRIDGE).is_file():
-        files[SYNC_BRIDGE] = bridge_source.read_bytes()  # an app scaffolded before the bridge existed
-        sources[SYNC_BRIDGE] = "scaffold"
+    shipped = [SYNC_BRIDGE] if mode == "sync" else []
+    if entry.agent.mode == chat_agent.MODE:
+        shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
+    for relative in shipped:
+        if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
+            files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
+            sources[relative] = "scaffold"
 
     written = previously_written(layout)
     changed = changed_by_user(app_dir, files, written)
@@ -263,7 +273,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
                            "keep your changes elsewhere, or pass --force to overwrite them", code="COD003")
     previous = read_report(layout, STEP) or {}
     stale = {entry_["path"] for entry_ in previous.get("payload", {}).get("files", [])
-             if entry_["path"] not in files and entry_["path"] != SYNC_BRIDGE}
+             if entry_["path"] not in files and entry_["path"] not in SCAFFOLD_SHIPPED}
     staged = build_agent_server(app_dir, files, stale)
     try:
         found_blocking = []
@@ -284,6 +294,18 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
             f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
             CHAT_GUIDE))
+    elif agent.mode == chat_agent.MODE:
+        report.findings.append(Finding(
+            "COD005", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"{agent.class_name} is a ChatAgent: it is kept as written, runs in worker threads, and "
+            f"{chat_agent.ADAPTER_PATH} translates each Responses request into its predict(messages, context, "
+            f"custom_inputs) and its messages back (assistant text → message items, tool_calls → function_call "
+            f"items, tool messages → function_call_output items)"
+            + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished "
+               "items"),
+            "review that the agent's output roles map as expected (text of any role becomes an assistant message "
+            "item; attachments are dropped), and tell its clients to send {\"input\": [...]} instead of "
+            "{\"messages\": [...]}"))
     elif agent.mode == "wrapper":
         report.findings.append(Finding(
             "COD004", "warning", f"{app_name}/{ENTRY_PATH}",

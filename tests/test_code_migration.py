@@ -41,9 +41,10 @@ EXPECTED = {
     "subpackage": "extract",
     "langgraph_stream": "extract",
     "openai_tools": "wrapper",
-    "chat_agent": "not_converted",
+    "chat_agent": "chat_wrapper",
+    "chat_agent_stream": "chat_wrapper",
 }
-RESPONSES_AGENTS = [name for name, path in EXPECTED.items() if path != "not_converted"]
+SERVED_AGENTS = [name for name, path in EXPECTED.items() if path != "not_converted"]
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +108,12 @@ def test_corpus_agent_migrates_and_passes_the_check(corpus, agent, mode):
         assert {finding.code for finding in report.findings} == {"COD005"}
         assert {finding.code for finding in errors} == {"COD005"}
         return
-    if mode == "sync":
+    if EXPECTED[agent] == "chat_wrapper":
+        # A ChatAgent runs in worker threads in both modes: nothing blocks the loop, nothing is left to convert.
+        assert [(finding.code, finding.severity) for finding in report.findings] == [("COD005", "warning")]
+        assert errors == [] and report.payload["blocking_calls"] == []
+        assert [(finding.code, finding.severity) for finding in findings] == [("COD005", "info")]
+    elif mode == "sync":
         assert errors == [], errors
         assert report.payload["blocking_calls"] == []
     else:
@@ -387,16 +393,23 @@ def serve(app: Path, env: dict):
     raise AssertionError("the server did not answer /health")
 
 
+def responses_request(example: dict) -> dict:
+    """The input example as the app takes it: a ChatAgent's `messages` are Responses `input` items as they are."""
+    if "messages" in example:
+        example = {"input": example["messages"], **{key: value for key, value in example.items() if key != "messages"}}
+    return example
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize("agent", RESPONSES_AGENTS)
+@pytest.mark.parametrize("agent", SERVED_AGENTS)
 def test_migrated_app_answers_its_input_example(tmp_path, agent, mode, monkeypatch):
     standin = pytest.importorskip("standin")
     with standin.running() as workspace:
         for key, value in workspace.env().items():
             monkeypatch.setenv(key, value)
         _, app, _ = migrated(tmp_path, agent, mode)
-        example = json.loads((CORPUS / agent / "input_example.json").read_text())
+        example = responses_request(json.loads((CORPUS / agent / "input_example.json").read_text()))
         env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
         process, base = serve(app, env)
         try:
@@ -413,3 +426,36 @@ def test_migrated_app_answers_its_input_example(tmp_path, agent, mode, monkeypat
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.mark.e2e
+def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, monkeypatch):
+    """chat_agent_stream: predict_stream yields a tool call, its result and the answer in pieces."""
+    standin = pytest.importorskip("standin")
+    with standin.running() as workspace:
+        for key, value in workspace.env().items():
+            monkeypatch.setenv(key, value)
+        _, app, report = migrated(tmp_path, "chat_agent_stream", "sync")
+        assert "iterate_sync(stream_with_chat_agent, AGENT.predict_stream, request)" in \
+            (app / "agent_server" / "agent.py").read_text()
+        example = responses_request(json.loads((CORPUS / "chat_agent_stream" / "input_example.json").read_text()))
+        env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
+        process, base = serve(app, env)
+        try:
+            answer = httpx.post(f"{base}/invocations", json=example, timeout=60).json()
+            assert [item["type"] for item in answer["output"]] == ["function_call", "function_call_output", "message"]
+            call, result, text = answer["output"]
+            assert call["name"] == "lookup_capital" and result["call_id"] == call["call_id"]
+            assert "Paris" in result["output"] and text["content"][0]["text"].startswith("stand-in answer to:")
+            assert answer["custom_outputs"] == {"conversation_id": "c-1"}
+            with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
+                payloads = [json.loads(line[6:]) for line in events.iter_lines()
+                            if line.startswith("data: ") and line != "data: [DONE]"]
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    done = [payload["item"] for payload in payloads if payload["type"] == "response.output_item.done"]
+    deltas = [payload for payload in payloads if payload["type"] == "response.output_text.delta"]
+    assert [item["type"] for item in done] == ["function_call", "function_call_output", "message"]
+    assert len(deltas) > 1 and {delta["item_id"] for delta in deltas} == {done[2]["id"]}
+    assert "".join(delta["delta"] for delta in deltas) == done[2]["content"][0]["text"] == text["content"][0]["text"]

@@ -26,8 +26,8 @@ ENTRY_MODULE = "agent"
 ARTIFACTS_DIR = "artifacts"
 MODEL_CONFIG_FILE = "model_config.yml"
 # Names in agent_server/ that the scaffold and this step own; a code/ module with one of them is renamed.
-RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "__init__", ARTIFACTS_DIR, "__pycache__",
-                            MODEL_CONFIG_FILE})
+RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "chat_agent_adapter", "__init__", ARTIFACTS_DIR,
+                            "__pycache__", MODEL_CONFIG_FILE})
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:
