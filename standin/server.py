@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from standin import llm
 
@@ -44,19 +44,32 @@ def error(status: int, error_code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": error_code, "message": message}, status_code=status)
 
 
+class TokenCheck:
+    """Every route but discovery takes the workspace token.
+
+    A plain ASGI middleware, not `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs each request
+    through an extra task and memory streams, and the stand-in answers every LLM call an agent makes.
+    """
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/.well-known/"):  # discovery is public
+            return await self.app(scope, receive, send)
+        header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+        if header == self.expected:
+            return await self.app(scope, receive, send)
+        message = ("No access token was given (Authorization header missing)." if not header
+                   else "Invalid access token.")
+        await error(401, "UNAUTHENTICATED", message)(scope, receive, send)
+
+
 def build_app(state: WorkspaceState) -> FastAPI:
     app = FastAPI(title="agent-migrate workspace stand-in")
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next):
-        if request.url.path.startswith("/.well-known/"):  # discovery is public on a workspace too
-            return await call_next(request)
-        header = request.headers.get("authorization", "")
-        if not header:
-            return error(401, "UNAUTHENTICATED", "No access token was given (Authorization header missing).")
-        if header != f"Bearer {state.token}":
-            return error(401, "UNAUTHENTICATED", "Invalid access token.")
-        return await call_next(request)
+    app.add_middleware(TokenCheck, token=state.token)
 
     @app.get("/.well-known/databricks-config")
     async def host_metadata(request: Request):
@@ -91,6 +104,13 @@ def build_app(state: WorkspaceState) -> FastAPI:
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"Node named '{experiment_name}' does not exist.")
         return {"experiment": state.experiments[experiment_name]}
 
+    @app.get("/api/2.0/mlflow/experiments/get")
+    async def experiment_by_id(experiment_id: str):
+        for experiment in state.experiments.values():
+            if experiment["experiment_id"] == experiment_id:
+                return {"experiment": experiment}
+        return error(404, "RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={experiment_id} exists")
+
     @app.post("/api/2.0/mlflow/experiments/create")
     async def create_experiment(request: Request):
         body = await request.json()
@@ -119,7 +139,8 @@ def build_app(state: WorkspaceState) -> FastAPI:
         if state.latency_ms:
             await asyncio.sleep(state.latency_ms / 1000)
         if not body.get("stream"):
-            return llm.completion(body, model)
+            # Serialized here, not by FastAPI's jsonable_encoder, which walks the answer object by object.
+            return Response(json.dumps(llm.completion(body, model)), media_type="application/json")
 
         async def events():
             for chunk in llm.completion_chunks(body, model):
