@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.transform.blocking import ASYNC_EQUIVALENT, kind_of, parsed_module
+
 CODE_DIR = "code"
 # The MLflow interfaces an agent class can derive from, most specific first.
 KNOWN_BASES = ("ResponsesAgent", "ChatAgent", "ChatModel", "PythonModel")
@@ -41,18 +43,6 @@ LANGCHAIN_FAMILY = {"langgraph", "langchain"}
 
 # Databricks' LangGraph savers and stores keep their state in Lakebase.
 LAKEBASE_CLASSES = {"CheckpointSaver", "AsyncCheckpointSaver", "DatabricksStore", "AsyncDatabricksStore"}
-
-# What each kind of blocking call becomes when the agent is made async (the code step does the rewrite).
-ASYNC_EQUIVALENTS = {
-    "sleep": "await asyncio.sleep(...)",
-    "http": "httpx.AsyncClient: `async with httpx.AsyncClient() as client: await client.get/post(...)`",
-    "sync-client": "an async client: openai.AsyncOpenAI / databricks_openai.AsyncDatabricksOpenAI",
-    "llm-call": "await the same call on an async client (AsyncOpenAI / AsyncDatabricksOpenAI)",
-    "langchain-call": "await .ainvoke(...) / async for ... in .astream(...) / await .abatch(...)",
-    "database": "psycopg.AsyncConnection.connect / psycopg_pool.AsyncConnectionPool (opened once, not per request)",
-    "process": "await asyncio.create_subprocess_exec(...)",
-}
-
 
 @dataclass
 class SourceFile:
@@ -668,17 +658,15 @@ def user_credential_sites(source: SourceFile) -> list[dict]:
 class _BlockingCallFinder(ast.NodeVisitor):
     """Calls that block the thread they run on, with the function they sit in and whether it is async.
 
-    Awaited calls and the context managers of `async with` are async already and are left out. A call is
-    judged by its name only (no type inference): `.invoke(`/`.stream(` count only in files that import
-    LangChain or LangGraph, and `.create(` only on the OpenAI-style `completions`/`responses`/`embeddings`.
+    Awaited calls and the context managers of `async with` are async already and are left out. Which calls
+    block is decided by `scripts.transform.blocking.kind_of`, the same rule the code step and the code check
+    apply, so the analysis lists what the async mode will ask to convert.
     """
 
-    HTTP_VERBS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "Client",
-                  "Session"}
-
-    def __init__(self, source: SourceFile, uses_langchain: bool):
+    def __init__(self, source: SourceFile):
         self.source = source
-        self.uses_langchain = uses_langchain
+        self.module = parsed_module(source.tree, source.module or "__main__", source.path,
+                                    is_package=source.is_package)
         self.functions: list[tuple[str, bool]] = []
         self.asynchronous: set[int] = set()
         self.sites: list[dict] = []
@@ -711,43 +699,21 @@ class _BlockingCallFinder(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node):
-        kind = None if id(node) in self.asynchronous else self.kind_of(node)
+        kind = None if id(node) in self.asynchronous else kind_of(node, self.module)
         if kind:
             function = self.functions[-1][0] if self.functions else "<module>"
             # A sync helper nested in an async function runs on the event loop when that function calls it.
             in_async = any(is_async for _, is_async in self.functions)
             self.sites.append(self.source.site(node, call=dotted_name(node.func) or ast.unparse(node.func),
                                                kind=kind, function=function, in_async=in_async,
-                                               async_equivalent=ASYNC_EQUIVALENTS[kind]))
+                                               async_equivalent=ASYNC_EQUIVALENT[kind]))
         self.generic_visit(node)
 
-    def kind_of(self, node: ast.Call) -> str | None:
-        written = dotted_name(node.func) or ""
-        name = qualified(self.source, written) or ""
-        top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
-        if name == "time.sleep":
-            return "sleep"
-        if (top in {"requests", "httpx"} and last in self.HTTP_VERBS) or name == "urllib.request.urlopen":
-            return "http"
-        if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI", "get_open_ai_client"}:
-            return "sync-client"
-        if (top in {"psycopg", "psycopg2"} and last == "connect") or name == "psycopg_pool.ConnectionPool":
-            return "database"
-        if top == "subprocess" and last in {"run", "call", "check_call", "check_output", "Popen"}:
-            return "process"
-        if isinstance(node.func, ast.Attribute):
-            parts = written.split(".")
-            if last == "create" and {"completions", "responses", "embeddings"} & set(parts[:-1]):
-                return "llm-call"
-            if self.uses_langchain and last in {"invoke", "stream", "batch"}:
-                return "langchain-call"
-        return None
 
-
-def blocking_calls(source: SourceFile, uses_langchain: bool) -> list[dict]:
+def blocking_calls(source: SourceFile) -> list[dict]:
     if source.tree is None:
         return []
-    finder = _BlockingCallFinder(source, uses_langchain)
+    finder = _BlockingCallFinder(source)
     finder.visit(source.tree)
     return sorted(finder.sites, key=lambda site: site["line"])
 
@@ -798,7 +764,7 @@ class AgentSource:
         return [site for source in self.sources for site in user_credential_sites(source)]
 
     def blocking_calls(self) -> list[dict]:
-        return [site for source in self.sources for site in blocking_calls(source, imports_langchain(source))]
+        return [site for source in self.sources for site in blocking_calls(source)]
 
 
 def agent_classes_in_code(code_sources: list[SourceFile]) -> list[dict]:

@@ -88,6 +88,27 @@ class ParsedModule:
     http_clients: set[str] = field(default_factory=set)  # "client", "self.http": names holding a sync HTTP client
 
 
+def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False) -> ParsedModule:
+    """What the blocking-call search needs to know of one parsed module (`name` is its dotted import name)."""
+    aliases = import_aliases(tree, f"{name}.__init__" if is_package else name)
+    functions: dict[str, ast.AST] = {}
+    instances: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            for inner in node.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions[f"{node.name}.{inner.name}"] = inner
+        elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+              and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
+            instances[node.targets[0].id] = node.value.func.id
+    uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
+    module = ParsedModule(name, path, tree, aliases, functions, instances, uses_langchain)
+    module.http_clients = http_client_names(module)
+    return module
+
+
 def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[str, ParsedModule]:
     """Every module under `package_dir` (the app's agent_server/, or a staging copy of it), by dotted name."""
     modules = {}
@@ -103,23 +124,7 @@ def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[
             tree = ast.parse(path.read_bytes(), filename=str(relative))
         except (SyntaxError, ValueError):
             continue
-        aliases = import_aliases(tree, name if path.name != "__init__.py" else f"{name}.__init__")
-        functions: dict[str, ast.AST] = {}
-        instances: dict[str, str] = {}
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions[node.name] = node
-            elif isinstance(node, ast.ClassDef):
-                for inner in node.body:
-                    if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        functions[f"{node.name}.{inner.name}"] = inner
-            elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                  and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
-                instances[node.targets[0].id] = node.value.func.id
-        uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
-        module = ParsedModule(name, relative.as_posix(), tree, aliases, functions, instances, uses_langchain)
-        module.http_clients = http_client_names(module)
-        modules[name] = module
+        modules[name] = parsed_module(tree, name, relative.as_posix(), is_package=path.name == "__init__.py")
     return modules
 
 
@@ -148,12 +153,14 @@ def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
     top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
     if name == "time.sleep":
         return "sleep"
-    if top == "requests" or name == "urllib.request.urlopen" or (
+    # The module's own functions and clients only: `requests.get(url).json()` is one blocking call, not two.
+    if (top == "requests" and last in HTTP_METHODS | {"Session"}) or name == "urllib.request.urlopen" or (
             top == "httpx" and last in {"get", "post", "put", "patch", "delete", "request", "stream", "Client"}):
         return "http"
     if "." in written and written.rsplit(".", 1)[0] in module.http_clients and last in HTTP_METHODS:
         return "http"
-    if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI"}:
+    # databricks-sdk's `serving_endpoints.get_open_ai_client()` returns a sync `openai.OpenAI`.
+    if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI", "get_open_ai_client"}:
         return "sync-client"
     if (top in {"psycopg", "psycopg2"} and last == "connect") or name == "psycopg_pool.ConnectionPool":
         return "database"
