@@ -134,9 +134,11 @@ def build_apps(workdir: Path, env: dict) -> dict[str, Path]:
 def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict,
                    trace_sampling: float = 1.0) -> app_process.ServerCommand:
     # Each server keeps its traces in its own store: tracing stays on, as it is in production, unless
-    # --trace-sampling lowers MLflow's sampling ratio to see what tracing costs.
+    # --trace-sampling lowers MLflow's sampling ratio to see what tracing costs. MLFLOW_EXPERIMENT_ID is set as
+    # a deployed app's `experiment` resource sets it (0: the store's default experiment); without it MLflow
+    # searches for a Databricks notebook context (a failing import) on every trace.
     env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / f'traces-{mode}.db'}", "PYTHONUNBUFFERED": "1",
-           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling)}
+           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling), "MLFLOW_EXPERIMENT_ID": "0"}
     if mode == "original":
         def argv(port: int) -> list[str]:
             return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(workdir / "original_mlflow_model"),
@@ -153,25 +155,38 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict,
 
 
 async def drive(url: str, request: dict, concurrency: int, requests: int) -> dict:
-    """C clients share N requests; per-request latency and errors, and the wall time of the whole run."""
+    """C clients share N requests; per-request latency and errors, and the wall time of the whole run.
+
+    Each client has its own connection (its own httpx.AsyncClient), as C separate callers would: one shared
+    pool of C connections costs the driver O(C²) Python per request in httpcore's pool bookkeeping, which on
+    a small machine takes CPU from the server being measured.
+    """
     latencies: list[float] = []
     errors = 0
     first_error: str | None = None
     remaining = requests
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT) as client:
+    body = json.dumps(request).encode()
+    headers = {"Content-Type": "application/json"}
+
+    def new_client() -> httpx.AsyncClient:
+        # verify=False: the servers are plain http on localhost, and loading the CA bundle C times is slow.
+        return httpx.AsyncClient(limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                                 timeout=REQUEST_TIMEOUT, headers=headers, verify=False)
+
+    async with new_client() as client:
         for _ in range(WARMUP_REQUESTS):
-            response = await client.post(f"{url}/invocations", json=request)
+            response = await client.post(f"{url}/invocations", content=body)
             if response.status_code != 200:
                 raise BenchmarkError(f"warm-up request to {url} got HTTP {response.status_code}: {response.text[:500]}")
 
-        async def client_loop() -> None:
-            nonlocal remaining, errors, first_error
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal remaining, errors, first_error
+        async with client:
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
                 try:
-                    response = await client.post(f"{url}/invocations", json=request)
+                    response = await client.post(f"{url}/invocations", content=body)
                     ok = response.status_code == 200
                     problem = None if ok else f"HTTP {response.status_code}: {response.text[:200]}"
                 except httpx.HTTPError as error:
@@ -182,9 +197,10 @@ async def drive(url: str, request: dict, concurrency: int, requests: int) -> dic
                     errors += 1
                     first_error = first_error or problem
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+    clients = [new_client() for _ in range(concurrency)]
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(client) for client in clients))
+    wall = time.perf_counter() - started
     return {"latencies": latencies, "errors": errors, "first_error": first_error, "wall": wall}
 
 
