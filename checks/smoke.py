@@ -122,10 +122,26 @@ def stream_matches_invoke(payload: dict) -> dict | None:
                                rs.answer_view(rs.done_items(events), None, mode))
 
 
+def original_as_responses(original: dict) -> dict:
+    """The original's answer in the Responses format the app speaks: a ChatAgent's answer goes through the
+    adapter the migrated app serves it with (agent_server/chat_agent_adapter.py), so the two compare."""
+    if original.get("format") != "chat_agent":
+        return original
+    from agent_server import chat_agent_adapter as adapter
+
+    def plain(events) -> list[dict]:
+        return [event.model_dump(exclude_none=True) for event in events]
+
+    stream = original["stream"]
+    return {"invoke": adapter.responses_from_chat(original["invoke"]).model_dump(exclude_none=True),
+            "stream": plain(adapter.events_from_response(original["invoke"]) if stream is None
+                            else adapter.events_from_chunks(stream))}
+
+
 def parity_differences(payload: dict) -> tuple[dict | None, dict | None]:
     """The first difference to the original model's answer, non-streaming and streaming."""
     mode = payload["comparison"]
-    original = payload["parity"]["original"]
+    original = original_as_responses(payload["parity"]["original"])
     body = payload["invoke"].get("body") or {}
     invoke_difference = rs.first_difference(
         rs.answer_view(original["invoke"].get("output") or [], original["invoke"].get("custom_outputs"), mode),

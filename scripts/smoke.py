@@ -52,10 +52,14 @@ model_dir, request_path, output_path = sys.argv[1:4]
 request = json.load(open(request_path))
 model = mlflow.pyfunc.load_model(model_dir)
 answer = model.predict(request)
-events = list(model.predict_stream(request))
+try:
+    events = list(model.predict_stream(request))
+except NotImplementedError:  # a ChatAgent without predict_stream of its own
+    events = None
 def plain(value):
     return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
-json.dump({"invoke": plain(answer), "stream": [plain(event) for event in events]}, open(output_path, "w"))
+json.dump({"format": "chat_agent" if "messages" in request else "responses", "invoke": plain(answer),
+           "stream": None if events is None else [plain(event) for event in events]}, open(output_path, "w"))
 """
 
 
@@ -84,8 +88,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------------------- the request
 
 
-def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dict, str]:
-    """The request to send and where it came from (a path, or "minimal" when no input example exists)."""
+def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dict, str, dict]:
+    """The request to send, where it came from (a path, or "minimal" when no input example exists), and the
+    request for the original model: the same, but for a ChatAgent's example, which the original takes as is."""
+    original_request = None
     candidates = [input_path] if input_path else [layout.original / INPUT_EXAMPLE, layout.source / INPUT_EXAMPLE]
     for path in candidates:
         if path is not None and path.is_file():
@@ -94,6 +100,10 @@ def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dic
             except json.JSONDecodeError as error:
                 raise MigrateError(f"{path} is not JSON: {error}", "pass --input with a JSON request",
                                    code="SMK002") from None
+            if isinstance(request, dict) and "input" not in request and "messages" in request:
+                original_request = {key: value for key, value in request.items() if key != "stream"}
+                request = responses_request_from_chat(request, path)
+                break
             if not isinstance(request, dict) or "input" not in request:
                 raise MigrateError(f"{path} is not a ResponsesAgent request (a JSON object with `input`)",
                                    'pass --input with a request like {"input": [{"role": "user", "content": "hi"}]}',
@@ -105,7 +115,26 @@ def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dic
         request, path = dict(MINIMAL_REQUEST), None
     request = {key: value for key, value in request.items() if key != "stream"}
     request.setdefault("context", dict(SMOKE_CONTEXT))
-    return request, (layout.relative(path) if path else "minimal")
+    if original_request is not None:
+        original_request.setdefault("context", request["context"])
+    source = layout.relative(path) if path else "minimal"
+    return request, (f"{source} (ChatAgent messages sent as input)" if original_request else source), \
+        original_request or request
+
+
+def responses_request_from_chat(request: dict, path: Path) -> dict:
+    """A ChatAgent input example (`messages`) as the Responses request the app takes: plain text messages
+    become input items; custom_inputs and context are kept."""
+    items = []
+    for message in request["messages"]:
+        if not (isinstance(message, dict) and isinstance(message.get("content"), str) and message.get("role")
+                in ("user", "assistant", "system")):
+            raise MigrateError(f"{path}: a ChatAgent message the smoke test cannot send as input: "
+                               f"{json.dumps(message)[:120]}",
+                               'pass --input with a Responses request: {"input": [{"role": "user", "content": "hi"}]}',
+                               code="SMK002")
+        items.append({"role": message["role"], "content": message["content"]})
+    return {"input": items, **{key: request[key] for key in ("custom_inputs", "context") if key in request}}
 
 
 def workspace_host(env: dict[str, str], profile: str | None = None) -> str | None:
@@ -343,7 +372,7 @@ def auth_headers(client) -> dict[str, str]:
 def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
     deployed = bool(args.url or args.app_name)
     layout = find_app(workdir, args.app) if (args.app or not deployed) else _optional_app(workdir)
-    request, source = smoke_request(layout, args.input)
+    request, source, original_request = smoke_request(layout, args.input)
     report = StepReport(STEP, inputs={
         "target": "deployed" if deployed else "local", "app": layout.relative(layout.root) if layout.is_app else None,
         "url": args.url, "app_name": args.app_name, "input": source, "parity": args.parity,
@@ -364,7 +393,8 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
         if skipped is None:
             print(f"running the original model ({layout.relative(layout.original)}) on the same request",
                   file=sys.stderr)
-            original = running.enter_context(OriginalRun(layout, request, original_python(layout.root, args.python)))
+            original = running.enter_context(OriginalRun(layout, original_request,
+                                                         original_python(layout.root, args.python)))
         if deployed:
             payload["invoke"], payload["stream"] = ask_both(payload["url"], request, args.request_timeout,
                                                             auth_headers(client))

@@ -647,3 +647,80 @@ def test_parity_auto_compares_exactly_only_against_a_workspace_on_this_machine(t
                       "[prod]\nhost = https://dbc-2.cloud.databricks.com\n")
     assert comparison_mode("auto", {**env, "DATABRICKS_CONFIG_FILE": str(config)}, profile) == expected
     assert comparison_mode("exact", {}, None) == "exact"
+
+
+# ---------------------------------------------------------------------------------------------------- ChatAgent sources
+
+CHAT_CORPUS = Path(__file__).parent / "fixtures" / "agents"
+
+
+def test_a_chat_agent_example_is_sent_as_input_and_the_original_gets_it_as_is(tmp_path):
+    from scripts.smoke import smoke_request
+
+    layout = MigrationLayout.for_app(tmp_path / "app")
+    example = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+               "custom_inputs": {"thread_id": "t1"}}
+    (tmp_path / "original_mlflow_model").mkdir()
+    (tmp_path / "original_mlflow_model" / "input_example.json").write_text(json.dumps(example))
+    request, source, original_request = smoke_request(layout, None)
+    assert request["input"] == example["messages"] and request["custom_inputs"] == {"thread_id": "t1"}
+    assert "messages" not in request and "ChatAgent messages sent as input" in source
+    assert original_request["messages"] == example["messages"] and original_request["context"] == request["context"]
+
+
+def test_a_chat_message_the_app_cannot_take_as_input_is_refused_with_the_fix(tmp_path, capsys):
+    from scripts.errors import MigrateError
+    from scripts.smoke import smoke_request
+
+    (tmp_path / "original_mlflow_model").mkdir()
+    (tmp_path / "original_mlflow_model" / "input_example.json").write_text(json.dumps(
+        {"messages": [{"role": "tool", "content": "42", "tool_call_id": "c1"}]}))
+    with pytest.raises(MigrateError) as refused:
+        smoke_request(MigrationLayout.for_app(tmp_path / "app"), None)
+    assert refused.value.code == "SMK002" and "--input" in refused.value.fix
+
+
+def test_a_chat_agent_original_is_compared_through_the_adapter():
+    from checks.smoke import original_as_responses
+
+    answer = {"messages": [{"role": "assistant", "content": "Paris", "id": "m1"}], "custom_outputs": {"k": 1}}
+    chunks = [{"delta": {"role": "assistant", "content": "Par", "id": "m1"}},
+              {"delta": {"role": "assistant", "content": "is", "id": "m1"}}]
+    converted = original_as_responses({"format": "chat_agent", "invoke": answer, "stream": chunks})
+    assert converted["invoke"]["output"][0]["content"][0]["text"] == "Paris"
+    assert converted["invoke"]["custom_outputs"] == {"k": 1}
+    assert [event["type"] for event in converted["stream"]] == [
+        "response.output_text.delta", "response.output_text.delta", "response.output_item.done"]
+    for event in converted["stream"]:
+        assert validation_errors(event, "responses_agent_stream_event") == []
+    without_stream = original_as_responses({"format": "chat_agent", "invoke": answer, "stream": None})
+    assert [event["type"] for event in without_stream["stream"]] == ["response.output_item.done"]
+    responses = {"format": "responses", "invoke": {"output": []}, "stream": []}
+    assert original_as_responses(responses) is responses
+
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("agent", ["chat_agent", "chat_agent_stream"])
+def test_a_migrated_chat_agent_answers_like_the_original(agent, standin_workspace, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(CHAT_CORPUS / agent, workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    env = standin_workspace.environ()
+    for argv in (["scaffold", "--app-name", "chat-app"], ["code", "--mode", "sync"]):
+        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    app = workdir / "chat-app"
+    completed, report = smoke_migrated(workdir, app, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert report["payload"]["parity"]["status"] == "ran" and report["payload"]["comparison"] == "exact"
+    assert report["payload"]["parity"]["original"]["format"] == "chat_agent"
+
+    # The comparison can fail: an app whose answer carries other custom_outputs is caught.
+    adapter = app / "agent_server" / "chat_agent_adapter.py"
+    text = adapter.read_text()
+    assert text.count("custom_outputs=response.custom_outputs)") == 1
+    adapter.write_text(text.replace("custom_outputs=response.custom_outputs)", 'custom_outputs={"changed": True})'))
+    completed, report = smoke_migrated(workdir, app, env)
+    assert completed.returncode == 1
+    assert "SMK013" in {finding["code"] for finding in report["findings"]}, report["findings"]
