@@ -13,7 +13,30 @@ from dotenv import load_dotenv
 # module builds its clients at import time.
 load_dotenv()
 
+import logging  # noqa: E402
+import os  # noqa: E402
+
+import mlflow  # noqa: E402
 from mlflow.genai.agent_server import AgentServer  # noqa: E402
+
+
+def use_experiment_once() -> None:
+    """Make MLFLOW_EXPERIMENT_ID (the app's `experiment` resource) MLflow's active experiment, once.
+
+    With the variable alone, MLflow looks the experiment up again for every trace it starts (a tracking
+    server round trip, on the server's event loop, once per request); an active experiment is looked up
+    once. If the lookup fails the app still serves, and MLflow keeps trying per trace as before.
+    """
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID", "").strip()
+    if not experiment_id:
+        return
+    try:
+        mlflow.set_experiment(experiment_id=experiment_id)
+    except Exception as error:  # noqa: BLE001 (tracing trouble must not stop the app from serving)
+        logging.getLogger(__name__).warning("could not set MLflow experiment %s at start: %s", experiment_id, error)
+
+
+use_experiment_once()  # before the agent's import, so an experiment the agent sets itself wins
 
 import agent_server.agent  # noqa: E402,F401  (importing registers the @invoke and @stream handlers)
 
