@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 import standin  # noqa: E402
 from scripts import app_process  # noqa: E402
+from scripts.demo import load_example_module  # noqa: E402
 
 EXAMPLE = "openai_tools"
 MODES = ("ceiling", "original", "sync", "async")
@@ -65,14 +65,6 @@ async def handle_stream(request):
 
 class BenchmarkError(RuntimeError):
     pass
-
-
-def load_example_module(name: str):
-    """A module of examples/ (sample data, not a package we ship), loaded from its file."""
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def complete_async_conversion(agent_path: Path) -> None:

@@ -4,21 +4,15 @@ and downloads of them, built once per test session because logging a model takes
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.demo import load_example_module
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def load_catalog():
-    spec = importlib.util.spec_from_file_location("examples_catalog", REPO / "examples" / "catalog.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_migrate(*argv: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -38,7 +32,7 @@ def standin_workspace():
 @pytest.fixture(scope="session")
 def registered_example(standin_workspace, tmp_path_factory):
     """`registered_example(name)`: the example logged and registered once per session; where it is."""
-    catalog = load_catalog()
+    catalog = load_example_module("catalog")
     registry_dir = tmp_path_factory.mktemp("registry")
     registered: dict[str, dict] = {}
 
