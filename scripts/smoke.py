@@ -115,11 +115,11 @@ def smoke_request(layout: MigrationLayout, input_path: Path | None) -> tuple[dic
         request, path = dict(MINIMAL_REQUEST), None
     request = {key: value for key, value in request.items() if key != "stream"}
     request.setdefault("context", dict(SMOKE_CONTEXT))
-    if original_request is not None:
-        original_request.setdefault("context", request["context"])
     source = layout.relative(path) if path else "minimal"
-    return request, (f"{source} (ChatAgent messages sent as input)" if original_request else source), \
-        original_request or request
+    if original_request is None:
+        return request, source, request
+    original_request.setdefault("context", request["context"])
+    return request, f"{source} (ChatAgent messages sent as input)", original_request
 
 
 def responses_request_from_chat(request: dict, path: Path) -> dict:
