@@ -119,11 +119,12 @@ def pipeline(example: str, endpoint: str, registered: dict, workdir: Path,
     for mode in modes:
         app_name = app_name_for(example, mode)
         app = ["--app", str(workdir / app_name)]
-        # A second demo in the same workdir refreshes the app: --force keeps files later steps changed.
-        steps.append(["scaffold", "--app-name", app_name, *where,
-                      *(["--force"] if (workdir / app_name).exists() else [])])
+        # A second demo in the same workdir refreshes its own apps: scaffold --force keeps the files later
+        # steps wrote, and code --force writes the agent again over the assistant's edit of the last run.
+        refresh = ["--force"] if (workdir / app_name).exists() else []
+        steps.append(["scaffold", "--app-name", app_name, *where, *refresh])
         steps.append(["setup", *app, *where])
-        steps.append(["code", "--mode", mode, *app, *where])
+        steps.append(["code", "--mode", mode, *app, *where, *refresh])
         if mode == "async":
             steps.append(async_conversion(example, workdir / app_name))
         # The harness's own interpreter has the example's packages; a real app runs `uv run start-server`.

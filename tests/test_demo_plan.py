@@ -51,3 +51,10 @@ def test_the_conversion_applies_each_edit_once(tmp_path):
     text = agent.read_text()
     assert "await client.chat.completions.create(" in text and "AsyncOpenAI(" in text
     assert Path(agent).read_text().count("custom_outputs=request.custom_inputs") == 1
+
+
+def test_a_second_demo_rewrites_its_own_apps_over_the_last_assistant_edit(tmp_path):
+    (tmp_path / "openai-tools-async-app").mkdir()
+    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
+    forced = {(step[0], "--force" in step) for step in steps if isinstance(step, list) and step[0] in ("scaffold", "code")}
+    assert forced == {("scaffold", False), ("code", False), ("scaffold", True), ("code", True)}
