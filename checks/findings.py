@@ -1,6 +1,12 @@
 """A finding is what every check returns: a stable code, how bad it is, where, what, and the fix.
 
-Checks never print; `migrate check` and the step CLIs render findings in one place.
+Checks never print; the CLI renders findings in one place (`checks.render`).
+
+Severities, worst first:
+- `error`: something is wrong; the verdict is FAIL.
+- `unverified`: a check could not run here (the agent needs a workspace at import, say); nothing wrong was
+  found, but nothing was proven either. Its `fix` is the command that completes the verification.
+- `warning`, `info`: worth reading; they never change the verdict.
 """
 
 from __future__ import annotations
@@ -8,8 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning", "info"]
-SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+Severity = Literal["error", "unverified", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "unverified", "warning", "info")
+
+# The three verdicts of `migrate check`, and the exit code of each (2 is argparse's usage error, 3 a bug).
+PASS, FAIL, UNVERIFIED = "PASS", "FAIL", "UNVERIFIED"
+EXIT_CODE_OF_VERDICT = {PASS: 0, FAIL: 1, UNVERIFIED: 4}
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,17 @@ def has_errors(findings: list[Finding]) -> bool:
 
 
 def status_of(findings: list[Finding]) -> str:
-    """The status a report or a check run takes from its findings."""
-    if has_errors(findings):
-        return "error"
-    if any(finding.severity == "warning" for finding in findings):
-        return "warning"
+    """The status a report takes from its findings: the worst severity among them, or `ok`."""
+    for severity in ("error", "unverified", "warning"):
+        if any(finding.severity == severity for finding in findings):
+            return severity
     return "ok"
+
+
+def verdict_of(findings: list[Finding]) -> str:
+    """FAIL on any error; else UNVERIFIED when a check could not run; else PASS."""
+    if has_errors(findings):
+        return FAIL
+    if any(finding.severity == "unverified" for finding in findings):
+        return UNVERIFIED
+    return PASS

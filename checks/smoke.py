@@ -3,7 +3,7 @@
 `migrate smoke` records what the server (and the original model) answered, raw; the findings are derived
 from that record by `smoke_findings`, both when the step runs and when `migrate check` re-checks it, so a
 report cannot claim a pass its own record contradicts. The check also notices when the agent's code changed
-after the smoke test ran.
+after the smoke test ran (any file it ships, not only the Python ones).
 """
 
 from __future__ import annotations
@@ -24,13 +24,20 @@ LOGIN_FIX = ("Databricks Apps answer a personal access token with a redirect to 
              "APP_URL --profile PROFILE` again")
 
 
+# What the app ships besides agent_server/: a change to its dependencies changes what ran, too.
+SHIPPED_FILES = ("pyproject.toml", "uv.lock")
+
+
 def agent_file_hashes(app_dir: Path) -> dict[str, str]:
-    """sha256 of each Python file of agent_server/ (relative paths): what the smoke test ran."""
+    """sha256 of every file the app ships that decides how it answers (relative paths): agent_server/ whole
+    (code, model_config.yml, artifacts) and the dependency files. What the smoke test ran."""
     package = app_dir / AGENT_PACKAGE
     if not package.is_dir():
         return {}
-    return {path.relative_to(app_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts}
+    files = [path for path in sorted(package.rglob("*"))
+             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
+    files += [app_dir / name for name in SHIPPED_FILES if (app_dir / name).is_file()]
+    return {path.relative_to(app_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
 
 
 def _server_findings(where: str, server: dict | None) -> list[Finding]:
@@ -234,7 +241,8 @@ def check_smoke(layout: MigrationLayout) -> list[Finding]:
         current = agent_file_hashes(layout.root)
         changed = sorted(path for path in set(recorded) | set(current) if recorded.get(path) != current.get(path))
         if changed:
-            findings.append(Finding("SMK023", "warning", f"{layout.root.name}/{AGENT_PACKAGE}",
-                                    "the agent's code changed after the smoke test ran: " + ", ".join(changed),
-                                    "run `migrate smoke` again so its report describes the code being shipped"))
+            findings.append(Finding("SMK023", "error", f"{layout.root.name}/{AGENT_PACKAGE}",
+                                    "the app changed after the smoke test ran, so the test no longer describes "
+                                    "what ships: " + ", ".join(changed),
+                                    "run `migrate smoke` again (and the steps after it)"))
     return findings

@@ -488,13 +488,10 @@ def analyze(workdir: Path) -> tuple[MigrationLayout, StepReport]:
     return layout, report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     layout, report = analyze(args.workdir)
     path = write_report(layout, report)
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}",
-              file=sys.stderr)
     agent = report.payload["agent_class"]
     summary = f"{agent['name']} ({agent['base']})" if agent else "no agent class"
     print(f"analyzed {report.payload['model_dir']}: {summary}; report: {layout.relative(path)}", file=sys.stderr)
-    return 1 if report.status == "error" else 0
+    return report

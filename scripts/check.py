@@ -1,75 +1,112 @@
-"""`migrate check`: re-verify every step that left a report, from the files alone.
+"""`migrate check`: re-verify every step from the files alone, and give one verdict a reviewer can trust.
 
-For each step with a report: validate the report against its schema, then run the step's own check,
-which re-derives the facts from the files (hashes, MLmodel, code) instead of trusting the report.
-Exit 0 only when no finding is an error, so a reviewer can trust a green run.
+For each step: validate its report against its schema, carry every error the step recorded (a report whose
+status is `error` can never give PASS), then run the step's own check, which re-derives the facts from the
+files (hashes, MLmodel, code) instead of trusting the report. A step whose report is missing while a later
+step's report exists is an error: the pipeline lost a step. In an app folder, a step that never ran is
+UNVERIFIED: nothing checked it.
+
+Verdicts (`checks.findings`): PASS exit 0, FAIL exit 1, UNVERIFIED exit 4.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from checks.findings import Finding, has_errors
-from checks.render import as_json, as_table
+from checks.findings import EXIT_CODE_OF_VERDICT, Finding, status_of, verdict_of
+from checks.render import as_json, as_table, verdict_line
 from checks.schema_registry import validation_errors
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, app_folders
 from scripts.steps import STEPS, Command
 
-EXIT_FAILED = 1
+PROFILE_KEY = "DATABRICKS_CONFIG_PROFILE"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("steps", nargs="*", metavar="STEP",
-                        help=f"steps to check (default: every step that left a report): "
-                             f"{', '.join(step.name for step in STEPS)}")
+                        help=f"steps to check (default: all of them): {', '.join(step.name for step in STEPS)}")
     parser.add_argument("--app", type=Path, help="the app folder to check (default: found from --workdir)")
+    parser.add_argument("--profile", help="a Databricks CLI profile for the checks that need a workspace (the "
+                                          "code check imports the agent, which may reach it at import)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
 
 
-def report_findings(layout: MigrationLayout, step: Command) -> list[Finding] | None:
-    """Schema findings for the step's report, or None when the step left no report."""
+def report_document(layout: MigrationLayout, step: Command) -> tuple[dict | None, list[Finding]]:
+    """The step's report when it is valid JSON that keeps its schema, else the findings saying why not."""
     path = layout.report_path(step.name)
-    if not path.exists():
-        return None
     shown = layout.relative(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        return [Finding("CHK002", "error", shown, f"the report is not valid JSON: {error}",
-                        f"re-run `migrate {step.name}` to write it again")]
-    return [
-        Finding("CHK003", "error", shown, f"the report breaks its schema at {line}",
-                f"re-run `migrate {step.name}`; a report must not be edited by hand")
-        for line in validation_errors(document, step.name)
-    ]
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return None, [Finding("CHK002", "error", shown, f"the report is not valid JSON: {error}",
+                              f"re-run `migrate {step.name}` to write it again")]
+    problems = validation_errors(document, step.name)
+    if problems:
+        return None, [Finding("CHK003", "error", shown, f"the report breaks its schema at {line}",
+                              f"re-run `migrate {step.name}`; a report must not be edited by hand")
+                      for line in problems]
+    return document, []
+
+
+def recorded_findings(layout: MigrationLayout, step: Command, document: dict) -> list[Finding]:
+    """The errors (and unverified checks) the step recorded when it ran, carried into the verdict; a status
+    that its own findings contradict means the report was edited."""
+    recorded = [Finding.from_dict(entry) for entry in document["findings"]]
+    carried = [finding for finding in recorded if finding.severity in ("error", "unverified")]
+    if document["status"] != status_of(recorded):
+        carried.append(Finding("CHK005", "error", layout.relative(layout.report_path(step.name)),
+                               f"the report says `{document['status']}` but its findings make it "
+                               f"`{status_of(recorded)}`: it was edited after the step ran",
+                               f"re-run `migrate {step.name}`; a report must not be edited by hand"))
+    return carried
+
+
+def missing_step(layout: MigrationLayout, step: Command, later: list[str]) -> Finding:
+    return Finding("CHK004", "error", layout.relative(layout.report_path(step.name)),
+                   f"the {step.name} step has no report" + (f", but later steps ran ({', '.join(later)}): the "
+                                                            "migration lost a step" if later else ""),
+                   f"run `migrate {step.name}` (and the steps after it) again")
+
+
+def not_run(layout: MigrationLayout, step: Command) -> Finding:
+    return Finding("CHK007", "unverified", layout.relative(layout.report_path(step.name)),
+                   f"the {step.name} step has not run, so nothing verified what it checks",
+                   f"run `migrate {step.name}`, then `migrate check` again")
 
 
 def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], list[Finding]]:
-    """Run the checks of the named steps (all with reports when none are named): steps checked, findings."""
-    wanted = [step for step in STEPS if not names or step.name in names]
-    checked: list[str] = []
-    findings: list[Finding] = []
-    for step in wanted:
-        schema_findings = report_findings(layout, step)
-        if schema_findings is None:
-            if names:  # asked for by name: its absence is the answer
-                findings.append(Finding("CHK004", "error", layout.relative(layout.report_path(step.name)),
-                                        f"the {step.name} step has no report",
-                                        f"run `migrate {step.name}` first"))
-            continue
-        checked.append(step.name)
-        findings.extend(schema_findings)
-        if not schema_findings:  # the step's check reads the report; a broken one is already the finding
-            findings.extend(step.load_check()(layout))
-    if not checked and not names:
+    """Run the checks of the named steps (all when none are named): the steps checked, and the findings."""
+    present = [step.name for step in STEPS if layout.report_path(step.name).exists()]
+    if not present and not names:
         raise MigrateError(
             f"no step reports under {layout.reports}: nothing to check",
             "run `migrate check` in the working directory after `migrate download`, or pass --app APP_DIR",
             code="CHK001",
         )
+    checked: list[str] = []
+    findings: list[Finding] = []
+    for index, step in enumerate(STEPS):
+        if names and step.name not in names:
+            continue
+        if step.name not in present:
+            later = [other.name for other in STEPS[index + 1:] if other.name in present]
+            if names or later:
+                findings.append(missing_step(layout, step, later))
+            elif layout.is_app:
+                findings.append(not_run(layout, step))
+            continue
+        checked.append(step.name)
+        document, problems = report_document(layout, step)
+        findings.extend(problems)
+        if document is not None:  # the step's check reads the report; a broken one is already the finding
+            rederived = step.rederived_codes()
+            findings.extend(step.load_check()(layout))
+            findings.extend(finding for finding in recorded_findings(layout, step, document)
+                            if finding.code not in rederived)
     return checked, findings
 
 
@@ -93,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise MigrateError(f"unknown step(s): {', '.join(unknown)}",
                            f"name steps from: {', '.join(step.name for step in STEPS)}")
+    if args.profile:  # the checks' subprocesses (the code check's import) inherit it
+        os.environ[PROFILE_KEY] = args.profile
     layout = layout_to_check(args.workdir, args.app)
     checked, findings = check_steps(layout, args.steps)
     if args.json:
@@ -100,5 +139,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"checked {', '.join(checked) or 'nothing'} in {layout.root}")
         print(as_table(findings))
-        print("verdict: " + ("FAIL" if has_errors(findings) else "PASS"))
-    return EXIT_FAILED if has_errors(findings) else 0
+        print(verdict_line(findings))
+    return EXIT_CODE_OF_VERDICT[verdict_of(findings)]

@@ -1,7 +1,14 @@
-"""`migrate`: one subcommand per step, errors printed in one place.
+"""`migrate`: one subcommand per step; the step contract is enforced here, in one place.
 
-Exit codes: 0 success, 1 an expected failure (a `MigrateError`, or a check with errors), 2 usage,
-3 a bug (traceback printed), 130 interrupted.
+A step's `run(args)` returns its `StepReport`, already written to `migration/reports/<step>.json`. The
+CLI prints the report's findings through the one renderer (`checks.render`) and exits 1 when any of them
+is an error, so no step can record an error and exit 0. Commands that are not steps (check, demo) return
+their exit code.
+
+Exit codes: 0 success, 1 an expected failure (a `MigrateError`, an error finding, a FAIL verdict), 2 usage,
+3 a bug (traceback printed), 4 an UNVERIFIED verdict (see `checks.findings`), 130 interrupted.
+
+Only the module of the command being run is imported, so `migrate --help` does not load MLflow or libcst.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ import traceback
 from pathlib import Path
 
 from scripts.errors import MigrateError
-from scripts.steps import COMMANDS
+from scripts.steps import COMMANDS, STEPS
 
 EXIT_FAILURE = 1
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`: the first word that is one (no global option takes a value)."""
+    names = {command.name for command in COMMANDS}
+    return next((word for word in argv if word in names), None)
+
+
+def build_parser(configure: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; only the command named `configure` gets its options (all of them when it is `"*"`)."""
     parser = argparse.ArgumentParser(
         prog="migrate",
         description="Migrate an MLflow agent from a Databricks Model Serving endpoint to Databricks Apps.",
@@ -32,14 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
             help="the migration's working directory, holding original_mlflow_model/ (default: the current one)",
         )
         subparser.set_defaults(command_module=command.module)
-        command.load().configure(subparser)
+        if configure in (command.name, "*"):
+            command.load().configure(subparser)
     return parser
 
 
+def finish_step(report) -> int:
+    """Print what a step found, through the one renderer, and give its exit code."""
+    from checks.findings import has_errors
+    from checks.render import as_lines
+
+    if report.findings:
+        print(as_lines(report.findings))
+    print(f"{report.step}: {report.status}")
+    return EXIT_FAILURE if has_errors(report.findings) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(chosen_command(argv)).parse_args(argv)
     module = __import__(args.command_module, fromlist=["run"])
     try:
+        if args.command in {step.name for step in STEPS}:
+            from scripts.workdir_lock import holding_workdir
+
+            with holding_workdir(args.workdir, args.command):
+                return finish_step(module.run(args))
         return module.run(args)
     except MigrateError as error:
         print(f"error: {error}", file=sys.stderr)

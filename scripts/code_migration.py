@@ -383,12 +383,10 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = migrate_code(args.workdir, args.app, args.mode, args.force)
     payload = report.payload
     print(f"{payload['entry_source']} → {payload['entry_module']} ({payload['transform']} mode, "
           f"{payload['mode']} handlers)")
     print(f"  {len(payload['files'])} file(s) written under {report.outputs['agent_server']}/")
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    return 0
+    return report

@@ -257,7 +257,7 @@ def download(workdir: Path, args: argparse.Namespace) -> StepReport:
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = download(args.workdir, args)
     payload = report.payload
     where = f" (endpoint {payload['model']['endpoint']}, served entity {payload['model']['served_entity']})" \
@@ -265,6 +265,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"{payload['action']}: {payload['model']['uri']}{where}")
     print(f"  {report.outputs['original']}/  {payload['files']} files, {payload['bytes']} bytes")
     print(f"  {report.outputs['source']}/  MLmodel, input example, requirements and the manifest of hashes")
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    return 1 if report.status == "error" else 0
+    return report

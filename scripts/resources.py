@@ -429,7 +429,7 @@ def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = map_into_bundle(args.workdir, args.app)
     payload = report.payload
     print(f"databricks.yml {payload['databricks_yml']} for app {payload['app_name']}:")
@@ -439,6 +439,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {entry['status']:<9} {source['type']:<20} {source['name']:<40} -> {target}")
     if payload["user_api_scopes"]:
         print(f"user_api_scopes: {', '.join(payload['user_api_scopes'])}")
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    return 0
+    return report

@@ -208,13 +208,11 @@ def scaffold(workdir: Path, app_name: str, force: bool) -> StepReport:
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = scaffold(args.workdir, args.app_name, args.force)
     payload = report.payload
     print(f"app folder: {payload['app_dir']}/")
     for entry in payload["files"]:
         print(f"  {entry['action']:<9} {entry['path']}")
     print(f"carried {len(payload['carried'])} migration file(s) into {payload['app_dir']}/migration/")
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    return 0
+    return report

@@ -524,7 +524,7 @@ def setup(workdir: Path, app: Path | None, profile: str | None, force: bool) -> 
     return report
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = setup(args.workdir, args.app, args.profile, args.force)
     payload = report.payload
     print(f"dependencies of {payload['app_name']}:")
@@ -537,6 +537,4 @@ def run(args: argparse.Namespace) -> int:
     experiment = payload["experiment"]
     if experiment["experiment_id"]:
         print(f"experiment {experiment['name']} ({experiment['status']}): {experiment['experiment_id']}")
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    return 0
+    return report

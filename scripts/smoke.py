@@ -25,7 +25,6 @@ from urllib.parse import urlparse
 
 import httpx
 
-from checks.findings import has_errors
 from checks.smoke import STEP, agent_file_hashes, smoke_findings
 from scripts import app_process
 from scripts.errors import MigrateError
@@ -419,7 +418,7 @@ def _optional_app(workdir: Path) -> MigrationLayout:
         return MigrationLayout.for_workdir(workdir)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepReport:
     report = smoke(args.workdir, args)
     payload = report.payload
     target = payload.get("url") or "the app"
@@ -431,7 +430,4 @@ def run(args: argparse.Namespace) -> int:
     parity = payload["parity"]
     print(f"  parity  {parity['status']} ({payload['comparison']} comparison)"
           + (f": {parity['reason']}" if parity.get("reason") else ""))
-    for finding in report.findings:
-        print(f"{finding.severity}: [{finding.code}] {finding.path}: {finding.message}\n  fix: {finding.fix}")
-    print("smoke test failed" if has_errors(report.findings) else "smoke test passed")
-    return 1 if has_errors(report.findings) else 0
+    return report

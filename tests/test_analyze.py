@@ -504,15 +504,13 @@ def test_analysis_of_a_model_that_mlflow_really_logged(tmp_path):
 
 
 def test_run_writes_the_report_and_exits_non_zero_only_on_errors(tmp_path, capsys):
-    import argparse
+    from scripts import cli
 
-    from scripts.analyze import run
-
-    assert run(argparse.Namespace(workdir=downloaded("chat_agent", tmp_path / "ok"))) == 0  # a warning only
+    assert cli.main(["analyze", "--workdir", str(downloaded("chat_agent", tmp_path / "ok"))]) == 0  # a warning only
     assert (tmp_path / "ok" / "migration" / "reports" / "analyze.json").is_file()
-    assert run(argparse.Namespace(workdir=downloaded("pickled", tmp_path / "pickled"))) == 1
+    assert cli.main(["analyze", "--workdir", str(downloaded("pickled", tmp_path / "pickled"))]) == 1
     assert (tmp_path / "pickled" / "migration" / "reports" / "analyze.json").is_file()
-    assert "ANA001" in capsys.readouterr().err
+    assert "error: [ANA001]" in capsys.readouterr().out
 
 
 def test_the_schema_refuses_a_payload_outside_the_contract(tmp_path):

@@ -72,7 +72,8 @@ def test_an_entry_module_that_does_not_import_fails_the_check(tmp_path):
     assert "NoSuchClient" in findings[0].message
 
 
-def test_an_agent_without_workspace_credentials_at_import_is_told_how_to_get_them(tmp_path, monkeypatch):
+def test_an_agent_without_workspace_credentials_at_import_is_unverified_and_told_how_to_get_them(tmp_path,
+                                                                                                monkeypatch):
     app = migrated_app(tmp_path)
     entry = app / "agent_server" / "agent.py"
     entry.write_text("from databricks.sdk import WorkspaceClient\nWORKSPACE = WorkspaceClient()\n" + entry.read_text())
@@ -81,9 +82,9 @@ def test_an_agent_without_workspace_credentials_at_import_is_told_how_to_get_the
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such-databrickscfg"))
     monkeypatch.setenv("HOME", str(tmp_path))  # nor a ~/.databrickscfg or cached CLI login
     findings = check_code(MigrationLayout.for_app(app))
-    assert [finding.code for finding in findings] == ["COD012"]
-    assert "found no credentials" in findings[0].message
-    assert "migrate setup --profile" in findings[0].fix
+    assert [(finding.code, finding.severity) for finding in findings] == [("COD020", "unverified")]
+    assert "no workspace answered here" in findings[0].message
+    assert "--profile PROFILE" in findings[0].fix and "migrate setup --profile" in findings[0].fix
 
 
 def test_a_second_stream_handler_fails_the_check(tmp_path):
@@ -91,7 +92,8 @@ def test_a_second_stream_handler_fails_the_check(tmp_path):
     entry = app / "agent_server" / "agent.py"
     entry.write_text(entry.read_text() + "\n\n@stream()\nasync def another(request):\n    yield None\n")
     findings = check_code(MigrationLayout.for_app(app))
-    assert [finding.code for finding in findings] == ["COD013"]
+    # COD022 too: in a sync-mode app, the added handler does not run the agent in worker threads.
+    assert sorted(finding.code for finding in findings) == ["COD013", "COD022"]
 
 
 def test_the_scaffold_placeholder_is_not_a_migrated_agent(tmp_path):

@@ -293,7 +293,7 @@ def test_each_bad_answer_is_its_finding_and_the_server_is_stopped(tmp_path, beha
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert expected <= codes(report), report["findings"]
     assert report["status"] == "error"
-    assert "smoke test failed" in completed.stdout
+    assert "smoke: error" in completed.stdout
     assert group_is_gone(started_pid(completed))
     # The check reaches the same verdict from the recorded answers.
     assert expected <= {finding.code for finding in check_smoke(MigrationLayout.for_app(workdir / "fake-app"))}

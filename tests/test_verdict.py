@@ -1,0 +1,197 @@
+"""The step contract and the verdict: no step exits 0 with an error, and `migrate check` never says PASS for a
+migration with a recorded error, a lost report, an edited claim, a change after the smoke test, or a check
+that could not run. Each test builds the migration it breaks from a real fixture model and the real steps."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checks.code_claims import check_code_claims
+from scripts import cli
+from scripts.layout import MigrationLayout
+from scripts.steps import STEPS
+
+REPO = Path(__file__).resolve().parent.parent
+ANALYZE_FIXTURES = REPO / "tests" / "fixtures" / "analyze"
+APP = "verdict-app"
+
+
+def migrate(*argv: str) -> int:
+    return cli.main([*argv])
+
+
+def fixture_app(tmp_path: Path, fixture: str = "openai_tools", edit=None, steps=("code",)) -> Path:
+    """A working directory with the fixture model, analyzed and scaffolded, through the named later steps."""
+    workdir = tmp_path / "work"
+    shutil.copytree(ANALYZE_FIXTURES / fixture, workdir / "original_mlflow_model")
+    if edit:
+        edit(workdir / "original_mlflow_model")
+    assert migrate("analyze", "--workdir", str(workdir)) in (0, 1)
+    assert migrate("scaffold", "--app-name", APP, "--workdir", str(workdir)) == 0
+    if "code" in steps:
+        migrate("code", "--mode", "sync", "--workdir", str(workdir))
+    return workdir
+
+
+def report_of(workdir: Path, step: str) -> dict:
+    return json.loads((workdir / APP / "migration" / "reports" / f"{step}.json").read_text())
+
+
+def rewrite_report(workdir: Path, step: str, change) -> None:
+    path = workdir / APP / "migration" / "reports" / f"{step}.json"
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def as_chat_model(model_dir: Path) -> None:
+    agent = model_dir / "tool_agent.py"
+    agent.write_text(agent.read_text().replace("ResponsesAgent", "ChatModel"))
+
+
+# ------------------------------------------------------------------------------------------ the step contract
+
+
+def test_a_step_that_records_an_error_exits_1(tmp_path, capsys):
+    # A ChatModel is refused (COD005 error); the code step used to exit 0 with it.
+    workdir = fixture_app(tmp_path, edit=as_chat_model, steps=())
+    capsys.readouterr()
+    assert migrate("code", "--mode", "sync", "--workdir", str(workdir)) == 1
+    out = capsys.readouterr().out
+    assert "error: [COD005]" in out and out.rstrip().endswith("code: error")
+    assert report_of(workdir, "code")["status"] == "error"
+
+
+def test_help_loads_no_step_module():
+    probe = ("import sys; from scripts import cli; cli.build_parser(cli.chosen_command(['--help']));"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'libcst', 'databricks', 'checks')"
+             " or m in [s.module for s in __import__('scripts.steps').steps.COMMANDS]))")
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+    shown = subprocess.run([sys.executable, "-m", "scripts.cli", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert shown.returncode == 0 and all(step.name in shown.stdout for step in STEPS)
+
+
+def test_a_second_step_in_the_same_workdir_is_refused_with_the_holder(tmp_path, capsys):
+    workdir = tmp_path / "work"
+    shutil.copytree(ANALYZE_FIXTURES / "openai_tools", workdir / "original_mlflow_model")
+    with open(workdir / ".migrate.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("`migrate code` (pid 4242)")
+        held.flush()
+        assert migrate("analyze", "--workdir", str(workdir)) == 1
+    err = capsys.readouterr().err
+    assert "in use by `migrate code` (pid 4242)" in err and "fix:" in err
+    assert not (workdir / "migration" / "reports" / "analyze.json").exists()
+    assert migrate("analyze", "--workdir", str(workdir)) == 0  # released: the next run goes ahead
+
+
+# ------------------------------------------------------------------------------------------------- the verdict
+
+
+def test_an_error_the_step_recorded_fails_the_check_even_when_its_check_cannot_see_it(tmp_path, capsys):
+    workdir = fixture_app(tmp_path, steps=())
+    assert migrate("check", "scaffold", "--workdir", str(workdir)) == 0
+
+    def recorded_error(document):  # what a step records when it finds an error its check does not re-derive
+        document["findings"].append({"code": "SCF999", "severity": "error", "path": APP, "message": "broken",
+                                     "fix": "re-run"})
+        document["status"] = "error"
+
+    rewrite_report(workdir, "scaffold", recorded_error)
+    capsys.readouterr()
+    assert migrate("check", "scaffold", "--workdir", str(workdir)) == 1
+    out = capsys.readouterr().out
+    assert "SCF999" in out and "verdict: FAIL" in out
+
+
+def test_a_status_its_findings_contradict_is_an_edited_report(tmp_path, capsys):
+    workdir = fixture_app(tmp_path, steps=())
+
+    def hidden_error(document):
+        document["findings"].append({"code": "SCF999", "severity": "error", "path": APP, "message": "broken",
+                                     "fix": "re-run"})  # status left at ok
+
+    rewrite_report(workdir, "scaffold", hidden_error)
+    capsys.readouterr()
+    assert migrate("check", "scaffold", "--workdir", str(workdir)) == 1
+    assert "CHK005" in capsys.readouterr().out
+
+
+def test_a_lost_report_fails_the_plain_check_and_a_step_not_run_is_unverified(tmp_path, capsys):
+    workdir = fixture_app(tmp_path, steps=())  # no download report (the fixture was copied), then analyze, scaffold
+    capsys.readouterr()
+    assert migrate("check", "--workdir", str(workdir), "--json") == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "FAIL"
+    by_code = {}
+    for finding in result["findings"]:
+        by_code.setdefault(finding["code"], []).append(finding)
+    assert [f["path"] for f in by_code["CHK004"]] == [f"{APP}/migration/reports/download.json"]
+    assert "lost a step" in by_code["CHK004"][0]["message"]
+    assert {f["severity"] for f in by_code["CHK007"]} == {"unverified"}
+    assert {Path(f["path"]).stem for f in by_code["CHK007"]} == {"setup", "code", "smoke", "resources"}
+
+
+def test_no_workspace_for_the_agents_import_is_unverified_not_fail(tmp_path, capsys, monkeypatch):
+    # The fixture builds a WorkspaceClient at import; this machine has no credentials for it.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such.cfg"))
+    for key in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    workdir = fixture_app(tmp_path)
+    capsys.readouterr()
+    assert migrate("check", "code", "--workdir", str(workdir)) == 4
+    out = capsys.readouterr().out
+    assert "UNVERIFIED COD020" in out and "--profile PROFILE" in out and "verdict: UNVERIFIED" in out
+    assert "COD012" not in out
+
+
+def test_the_code_reports_mode_must_match_its_handlers(tmp_path):
+    workdir = fixture_app(tmp_path)
+    layout = MigrationLayout.for_app(workdir / APP)
+    assert check_code_claims(layout) == []
+
+    rewrite_report(workdir, "code", lambda document: document["payload"].update(mode="async"))
+    assert {finding.code for finding in check_code_claims(layout)} == {"COD022"}
+
+    rewrite_report(workdir, "code", lambda document: document["payload"].update(mode="sync"))
+    entry = workdir / APP / "agent_server" / "agent.py"
+    entry.write_text(entry.read_text().replace("async def invoke_handler", "def invoke_handler"))
+    findings = check_code_claims(layout)
+    assert [finding.code for finding in findings] == ["COD021"]
+    assert "event loop" in findings[0].message
+
+
+# ------------------------------------------------------------------------------------------------ the registry
+
+
+def test_agents_md_and_the_demo_follow_the_registrys_order(tmp_path):
+    from scripts import demo
+
+    agents = (REPO / "AGENTS.md").read_text()
+    rows = [line.split("|")[1].strip() for line in agents.splitlines() if line.startswith("| ")]
+    table = [row for row in rows if row in {step.name for step in STEPS}]
+    assert table == [step.name for step in STEPS]
+    plan = demo.pipeline("openai_tools", "ep", {"registry_uri": "r", "tracking_uri": "t"}, tmp_path, ["sync"])
+    names = [step[0] for step in plan if isinstance(step, list) and step[0] != "check"]
+    assert names == [step.name for step in STEPS]
+    readme = (REPO / "README.md").read_text()
+    shown = [line.split()[3] for line in readme.splitlines() if line.startswith("uv run migrate ")]
+    assert [name for name in shown if name != "check"] == [step.name for step in STEPS]
+
+
+def test_every_step_names_a_skill_that_explains_its_codes():
+    for step in STEPS:
+        skill = REPO / "skills" / step.skill / "SKILL.md"
+        assert skill.is_file(), step.name
+        assert step.code_prefixes
