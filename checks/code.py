@@ -138,7 +138,7 @@ def import_findings(app: Path, external: list[str]) -> list[Finding]:
             elif workspace_out_of_reach(probe["error"]):
                 # The code may be fine; this machine cannot reach the workspace the agent needs at import. Not
                 # a failure of the migration, and not a pass either: the import could not be verified here.
-                return [Finding("COD020", "unverified", path,
+                return [Finding("COD040", "unverified", path,
                                 "the agent reaches the workspace at import, and no workspace answered here, so its "
                                 f"import could not be verified: {probe['error']}",
                                 "run `uv run migrate check --profile PROFILE --app APP_DIR` with a profile that reaches "

@@ -55,7 +55,7 @@ def check_code_claims(layout: MigrationLayout) -> list[Finding]:
     for handler in handlers_in(tree):
         if isinstance(handler, ast.FunctionDef):
             findings.append(Finding(
-                "COD021", "error", f"{where}:{handler.lineno}",
+                "COD041", "error", f"{where}:{handler.lineno}",
                 f"the handler `{handler.name}` is a plain `def`: AgentServer runs it on its event loop, so one slow "
                 "request blocks every other one (mlflow/mlflow#23953)",
                 "make it `async def` and hand the agent's sync code to `agent_server.sync_bridge.run_sync` / "
@@ -66,14 +66,14 @@ def check_code_claims(layout: MigrationLayout) -> list[Finding]:
         bridged = _calls_sync_bridge(handler)
         if payload.get("mode") == "sync" and not bridged:
             findings.append(Finding(
-                "COD022", "error", f"{where}:{handler.lineno}",
+                "COD042", "error", f"{where}:{handler.lineno}",
                 f"the code report says sync mode, but `{handler.name}` does not run the agent in worker threads "
                 "(no run_sync/iterate_sync): the report or the handler was changed after the code step",
                 "run `migrate code --mode sync --force` (or `--mode async` if the handlers are async now) so the "
                 "report says what the code does"))
         elif payload.get("mode") == "async" and bridged:
             findings.append(Finding(
-                "COD022", "error", f"{where}:{handler.lineno}",
+                "COD042", "error", f"{where}:{handler.lineno}",
                 f"the code report says async mode, but `{handler.name}` runs the agent in worker threads "
                 "(run_sync/iterate_sync): the report or the handler was changed after the code step",
                 "run `migrate code --mode async --force` (or `--mode sync`) so the report says what the code does"))

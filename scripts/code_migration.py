@@ -232,9 +232,13 @@ def build_agent_server(app_dir: Path, files: dict[str, bytes], stale: set[str]) 
     try:
         if target.is_dir():
             shutil.copytree(target, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-        for relative in stale:
-            (app_dir / relative).relative_to(target)  # only ever inside agent_server/
-            (staged / Path(relative).relative_to(APP_PACKAGE)).unlink(missing_ok=True)
+        for relative in stale:  # paths from the last report: resolved, and only ever inside agent_server/
+            stale_file = (staged / Path(relative).relative_to(APP_PACKAGE)).resolve()
+            if not stale_file.is_relative_to(staged.resolve()):
+                raise MigrateError(f"the code report names {relative}, outside {APP_PACKAGE}/",
+                                   "run `migrate code --force` after deleting migration/reports/code.json; "
+                                   "reports are never edited by hand")
+            stale_file.unlink(missing_ok=True)
         for relative, content in files.items():
             path = staged / Path(relative).relative_to(APP_PACKAGE)
             path.parent.mkdir(parents=True, exist_ok=True)

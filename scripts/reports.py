@@ -15,6 +15,7 @@ from pathlib import Path
 from checks.findings import Finding, status_of
 from checks.schema_registry import validation_errors
 from scripts import atomic
+from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 
 TOOL_NAME = "agent-migrate"
@@ -76,8 +77,17 @@ def write_report(layout: MigrationLayout, report: StepReport) -> Path:
 
 
 def read_report(layout: MigrationLayout, step: str) -> dict | None:
-    """The report a step left, or None when it has not run; JSON errors propagate to the caller."""
+    """The report a step left, or None when it has not run. A report that is not JSON or breaks its schema is
+    never used: a step that trusted one could be steered by a hand edit (a path out of the app, a claim)."""
     path = layout.report_path(step)
     if not path.exists():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    fix = f"run `migrate {step}` again to write it anew; reports are never edited by hand"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MigrateError(f"{layout.relative(path)} is not valid JSON: {error}", fix, code="CHK002") from None
+    errors = validation_errors(document, step)
+    if errors:
+        raise MigrateError(f"{layout.relative(path)} breaks its schema: {errors[0]}", fix, code="CHK003")
+    return document

@@ -82,7 +82,7 @@ def test_an_agent_without_workspace_credentials_at_import_is_unverified_and_told
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-such-databrickscfg"))
     monkeypatch.setenv("HOME", str(tmp_path))  # nor a ~/.databrickscfg or cached CLI login
     findings = check_code(MigrationLayout.for_app(app))
-    assert [(finding.code, finding.severity) for finding in findings] == [("COD020", "unverified")]
+    assert [(finding.code, finding.severity) for finding in findings] == [("COD040", "unverified")]
     assert "no workspace answered here" in findings[0].message
     assert "--profile PROFILE" in findings[0].fix and "migrate setup --profile" in findings[0].fix
 
@@ -92,8 +92,8 @@ def test_a_second_stream_handler_fails_the_check(tmp_path):
     entry = app / "agent_server" / "agent.py"
     entry.write_text(entry.read_text() + "\n\n@stream()\nasync def another(request):\n    yield None\n")
     findings = check_code(MigrationLayout.for_app(app))
-    # COD022 too: in a sync-mode app, the added handler does not run the agent in worker threads.
-    assert sorted(finding.code for finding in findings) == ["COD013", "COD022"]
+    # COD042 too: in a sync-mode app, the added handler does not run the agent in worker threads.
+    assert sorted(finding.code for finding in findings) == ["COD013", "COD042"]
 
 
 def test_the_scaffold_placeholder_is_not_a_migrated_agent(tmp_path):

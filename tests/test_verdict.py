@@ -152,7 +152,7 @@ def test_no_workspace_for_the_agents_import_is_unverified_not_fail(tmp_path, cap
     capsys.readouterr()
     assert migrate("check", "code", "--workdir", str(workdir)) == 4
     out = capsys.readouterr().out
-    assert "UNVERIFIED COD020" in out and "--profile PROFILE" in out and "verdict: UNVERIFIED" in out
+    assert "UNVERIFIED COD040" in out and "--profile PROFILE" in out and "verdict: UNVERIFIED" in out
     assert "COD012" not in out
 
 
@@ -162,14 +162,42 @@ def test_the_code_reports_mode_must_match_its_handlers(tmp_path):
     assert check_code_claims(layout) == []
 
     rewrite_report(workdir, "code", lambda document: document["payload"].update(mode="async"))
-    assert {finding.code for finding in check_code_claims(layout)} == {"COD022"}
+    assert {finding.code for finding in check_code_claims(layout)} == {"COD042"}
 
     rewrite_report(workdir, "code", lambda document: document["payload"].update(mode="sync"))
     entry = workdir / APP / "agent_server" / "agent.py"
     entry.write_text(entry.read_text().replace("async def invoke_handler", "def invoke_handler"))
     findings = check_code_claims(layout)
-    assert [finding.code for finding in findings] == ["COD021"]
+    assert [finding.code for finding in findings] == ["COD041"]
     assert "event loop" in findings[0].message
+
+
+# ------------------------------------------------------------------------------------ what a report may steer
+
+
+def test_a_report_path_out_of_the_app_is_refused_and_nothing_outside_is_touched(tmp_path, capsys):
+    workdir = fixture_app(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's file")
+
+    def escape(document):
+        document["payload"]["files"].append({"path": "agent_server/../../../victim.txt", "source": "x.py",
+                                             "sha256": "0" * 64})
+
+    rewrite_report(workdir, "code", escape)
+    capsys.readouterr()
+    assert migrate("code", "--mode", "sync", "--force", "--workdir", str(workdir)) == 1
+    err = capsys.readouterr().err
+    assert "[CHK003]" in err and "code.json breaks its schema" in err and "Traceback" not in err
+    assert victim.read_text() == "the user's file"
+
+
+def test_a_report_that_is_not_json_stops_the_step_that_reads_it(tmp_path, capsys):
+    workdir = fixture_app(tmp_path, steps=())
+    (workdir / APP / "migration" / "reports" / "scaffold.json").write_text("<<<<<<< HEAD\n")
+    capsys.readouterr()
+    assert migrate("code", "--mode", "sync", "--workdir", str(workdir)) == 1
+    assert "[CHK002]" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ the registry
