@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from checks.code_claims import check_code_claims
+from checks.probe_cache import cached_probe
 from checks.findings import Finding
 from scripts.layout import MigrationLayout
 from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
@@ -118,7 +119,7 @@ def run_import_probe(app: Path, modules: list[str]) -> dict:
 
 def import_findings(app: Path, external: list[str]) -> list[Finding]:
     try:
-        probe = run_import_probe(app, external)
+        probe = cached_probe(app, IMPORT_PROBE, external, lambda: run_import_probe(app, external))
     except subprocess.TimeoutExpired:
         return [Finding("COD012", "error", f"{app.name}/{ENTRY}",
                         f"importing agent_server.agent took more than {IMPORT_TIMEOUT_SECONDS}s",

@@ -223,3 +223,33 @@ def test_every_step_names_a_skill_that_explains_its_codes():
         skill = REPO / "skills" / step.skill / "SKILL.md"
         assert skill.is_file(), step.name
         assert step.code_prefixes
+
+
+# -------------------------------------------------------------------------------------- the import probe cache
+
+
+def test_the_probe_is_remembered_only_for_an_unchanged_app_and_only_when_clean(tmp_path, monkeypatch):
+    from checks import probe_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    app = tmp_path / "app"
+    (app / "agent_server").mkdir(parents=True)
+    (app / "agent_server" / "agent.py").write_text("x = 1\n")
+    runs = []
+
+    def probe(result):
+        return lambda: runs.append(result) or result
+
+    clean = {"error": None, "missing": [], "invoke": "a.b", "stream": "a.c", "package": "p"}
+    assert probe_cache.cached_probe(app, "PROBE", ["m"], probe(clean)) == clean
+    assert probe_cache.cached_probe(app, "PROBE", ["m"], probe({"error": "not run"})) == clean
+    assert len(runs) == 1
+    for change in (lambda: (app / "agent_server" / "agent.py").write_text("x = 2\n"),
+                   lambda: (app / "uv.lock").write_text("lock"),
+                   lambda: (app / ".env").write_text("DATABRICKS_CONFIG_PROFILE=other\n"),
+                   lambda: monkeypatch.setenv("DATABRICKS_HOST", "http://elsewhere")):
+        change()
+        failed = {"error": "ImportError: x", "missing": []}
+        assert probe_cache.cached_probe(app, "PROBE", ["m"], probe(failed)) == failed  # a change: run again
+        assert probe_cache.cached_probe(app, "PROBE", ["m"], probe(failed)) == failed  # a failure: not kept
+    assert len(runs) == 9
