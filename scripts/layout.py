@@ -78,7 +78,8 @@ def app_folders(workdir: Path) -> list[Path]:
     """The app folders `migrate scaffold` made in the working directory, by name."""
     if not workdir.is_dir():
         return []
-    return sorted(path for path in workdir.iterdir() if (path / APP_MARKER).is_dir())
+    # Hidden folders are a step's staging or set-aside copies, never an app.
+    return sorted(path for path in workdir.iterdir() if not path.name.startswith(".") and (path / APP_MARKER).is_dir())
 
 
 def find_app(workdir: Path, app: Path | None = None) -> MigrationLayout:

@@ -16,7 +16,7 @@ from checks.findings import Finding, status_of
 from checks.schema_registry import validation_errors
 from scripts import atomic
 from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.layout import MIGRATION_DIR, MigrationLayout, app_folders
 
 TOOL_NAME = "agent-migrate"
 
@@ -73,7 +73,28 @@ def write_report(layout: MigrationLayout, report: StepReport) -> Path:
         raise InvalidReport(f"the {report.step} report breaks its schema:\n  " + "\n  ".join(errors))
     path = layout.report_path(report.step)
     atomic.write_text(path, json.dumps(document, indent=2, sort_keys=False) + "\n")
+    if not layout.is_app:  # a step of the working directory re-run after scaffold: its apps get the new facts
+        for app_dir in app_folders(layout.workdir):
+            carry_migration(layout, app_dir)
     return path
+
+
+def carry_migration(workdir_layout: MigrationLayout, app_dir: Path) -> list[str]:
+    """Copy the working directory's `migration/` (download and analyze reports, source facts) into the app.
+
+    Those reports have one home until an app exists, then the app's copy is the one its checks read; a
+    re-run of download or analyze (or `scaffold --force`) refreshes it, so it is never stale. The app's own
+    reports (scaffold and after) are never in the working directory's folder, so nothing of the app's is lost.
+    """
+    carried = []
+    for path in sorted(workdir_layout.migration.rglob("*")):
+        if path.is_file():
+            relative = path.relative_to(workdir_layout.migration)
+            target = app_dir / MIGRATION_DIR / relative
+            if not target.is_file() or target.read_bytes() != path.read_bytes():
+                atomic.write_bytes(target, path.read_bytes())
+            carried.append(f"{MIGRATION_DIR}/{relative.as_posix()}")
+    return carried
 
 
 def read_report(layout: MigrationLayout, step: str) -> dict | None:

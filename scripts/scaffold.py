@@ -20,7 +20,7 @@ from checks.findings import Finding
 from scripts import atomic
 from scripts.errors import MigrateError
 from scripts.layout import MIGRATION_DIR, MigrationLayout
-from scripts.reports import StepReport, read_report, write_report
+from scripts.reports import StepReport, carry_migration, read_report, write_report
 
 STEP = "scaffold"
 REPO = Path(__file__).resolve().parent.parent
@@ -119,24 +119,11 @@ def plan_files(app_dir: Path, rendered: dict[str, bytes], written_before: dict[s
 
 
 def carry_migration_folder(workdir_layout: MigrationLayout, app_dir: Path) -> list[str]:
-    """Copy the working directory's `migration/` (reports, source facts) into the app; return what was copied.
-
-    Reports already in the app win: they belong to steps that ran on the app.
-    """
-    source = workdir_layout.migration
-    if not source.is_dir():
+    """Carry the working directory's `migration/` (reports, source facts) into the app, refreshing it."""
+    if not workdir_layout.migration.is_dir():
         raise MigrateError(f"no {MIGRATION_DIR}/ in {workdir_layout.workdir}: the download step has not run here",
                            "run `migrate download` in this working directory first")
-    carried = []
-    for path in sorted(source.rglob("*")):
-        if path.is_file():
-            relative = path.relative_to(source)
-            target = app_dir / MIGRATION_DIR / relative
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target)
-                carried.append(f"{MIGRATION_DIR}/{relative.as_posix()}")
-    return carried
+    return carry_migration(workdir_layout, app_dir)
 
 
 def previous_scaffold_hashes(app_layout: MigrationLayout) -> dict[str, str]:

@@ -200,6 +200,18 @@ def test_a_report_that_is_not_json_stops_the_step_that_reads_it(tmp_path, capsys
     assert "[CHK002]" in capsys.readouterr().err
 
 
+def test_a_working_directory_step_rerun_after_scaffold_refreshes_the_apps_copy(tmp_path):
+    workdir = fixture_app(tmp_path, steps=())
+    app_copy = workdir / APP / "migration" / "reports" / "analyze.json"
+    agent = workdir / "original_mlflow_model" / "tool_agent.py"
+    agent.write_text(agent.read_text() + "\n# a new version of the agent\n")
+    assert migrate("analyze", "--workdir", str(workdir)) in (0, 1)
+    assert app_copy.read_bytes() == (workdir / "migration" / "reports" / "analyze.json").read_bytes()
+    app_copy.write_text("{}")  # a stale copy in the app: scaffold --force refreshes it from the working directory
+    assert migrate("scaffold", "--app-name", APP, "--force", "--workdir", str(workdir)) == 0
+    assert app_copy.read_bytes() == (workdir / "migration" / "reports" / "analyze.json").read_bytes()
+
+
 # ------------------------------------------------------------------------------------------------ the registry
 
 
