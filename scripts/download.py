@@ -22,7 +22,7 @@ from scripts import atomic
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.reports import StepReport, write_report
-from scripts.source_facts import hash_tree, manifest_digest, read_manifest, write_source_facts
+from scripts.source_facts import UnreadableManifest, hash_tree, manifest_digest, read_manifest, write_source_facts
 
 STEP = "download"
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[0-9]+)$")
@@ -167,31 +167,40 @@ def fetch_model(model: ModelVersion, registry_uri: str, tracking_uri: str, targe
                            "pass the model version your endpoint serves")
 
 
-def existing_download(layout: MigrationLayout) -> tuple[dict | None, bool]:
-    """The manifest of the download in place (if any) and whether the original still matches it."""
-    manifest = read_manifest(layout)
+def existing_download(layout: MigrationLayout) -> tuple[dict | None, bool, str | None]:
+    """The manifest of the download in place (if any), whether the original still matches it, and why the
+    manifest could not be read when it could not (a broken manifest proves nothing: only --force replaces)."""
+    try:
+        manifest = read_manifest(layout)
+    except UnreadableManifest as error:
+        return None, False, str(error)
     if manifest is None or not layout.original.is_dir():
-        return manifest, False
-    return manifest, manifest_digest(hash_tree(layout.original)) == manifest["digest"]
+        return manifest, False, None
+    return manifest, manifest_digest(hash_tree(layout.original)) == manifest["digest"], None
+
+
+def refusal(layout: MigrationLayout, model: ModelVersion, manifest: dict | None, unreadable: str | None) -> str:
+    """Why the original in place is not replaced without --force."""
+    shown = layout.relative(layout.original)
+    if unreadable:
+        return f"{shown}/ exists, and {unreadable}"
+    if manifest is None:
+        return f"{shown}/ exists and was not written by `migrate download`"
+    if manifest["model"]["uri"] == model.uri:
+        return f"{shown}/ holds {model.uri} but its files were changed"
+    return f"{shown}/ holds {manifest['model']['uri']}, not {model.uri}"
 
 
 def place_download(layout: MigrationLayout, model: ModelVersion, registry_uri: str, tracking_uri: str,
                    force: bool) -> str:
     """Put the model at `original_mlflow_model/`; return what happened: downloaded, unchanged or replaced."""
-    manifest, intact = existing_download(layout)
+    manifest, intact, unreadable = existing_download(layout)
     same_model = manifest is not None and manifest["model"]["uri"] == model.uri
-    if layout.original.exists():
-        if same_model and intact and not force:
+    if layout.original.exists() and not force:
+        if same_model and intact:
             return "unchanged"
-        if not force:
-            if same_model:
-                problem = f"{layout.relative(layout.original)}/ holds {model.uri} but its files were changed"
-            elif manifest is None:
-                problem = f"{layout.relative(layout.original)}/ exists and was not written by `migrate download`"
-            else:
-                problem = f"{layout.relative(layout.original)}/ holds {manifest['model']['uri']}, not {model.uri}"
-            raise MigrateError(problem, "pass --force to replace it (the folder is replaced whole), or run in "
-                                        "another --workdir")
+        raise MigrateError(refusal(layout, model, manifest, unreadable),
+                           "pass --force to replace it (the folder is replaced whole), or run in another --workdir")
     staged = atomic.staging_dir(layout.original)
     try:
         fetch_model(model, registry_uri, tracking_uri, staged)
