@@ -11,7 +11,8 @@ import json
 
 from checks.findings import Finding
 from scripts.layout import SOURCE_MANIFEST, MigrationLayout
-from scripts.source_facts import COPIED_FILES, file_sha256, hash_tree, manifest_digest, read_manifest
+from scripts.source_facts import (COPIED_FILES, UnreadableManifest, file_sha256, hash_tree, manifest_digest,
+                                  read_manifest)
 
 REDOWNLOAD = "run `migrate download --force` in the working directory to download the original again"
 
@@ -62,7 +63,11 @@ def check_original(layout: MigrationLayout, manifest: dict) -> list[Finding]:
 
 def check_download(layout: MigrationLayout) -> list[Finding]:
     report = json.loads(layout.report_path("download").read_text(encoding="utf-8"))
-    manifest = read_manifest(layout)
+    try:
+        manifest = read_manifest(layout)
+    except UnreadableManifest as error:
+        return [Finding("SRC009", "error", layout.relative(layout.source / SOURCE_MANIFEST), str(error),
+                        f"{REDOWNLOAD} (it replaces the manifest); never edit or merge migration/source/ by hand")]
     if manifest is None:
         return [Finding("SRC001", "error", layout.relative(layout.source / SOURCE_MANIFEST),
                         "the source manifest is missing: nothing proves what the original was", REDOWNLOAD)]

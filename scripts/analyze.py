@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from checks.findings import Finding
@@ -23,6 +22,7 @@ from scripts.agent_source import AgentSource, agent_classes_in_code, packages_of
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.reports import StepReport, write_report
+from scripts.requirements import read_requirement_lines
 
 STEP = "analyze"
 MLMODEL = "MLmodel"
@@ -181,26 +181,13 @@ def mlmodel_facts(mlmodel: dict) -> dict:
 def parse_requirements(text: str) -> list[dict]:
     """requirements.txt lines (comments and blanks dropped), each with the package it names when it names one."""
     entries = []
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line:
-            continue
-        entry = {"line": line, "kind": "package", "name": None, "specifier": "", "extras": [], "marker": None}
-        if line.startswith("-"):
-            entry["kind"] = "option"  # -r, -c, --extra-index-url, -e ...
-        elif "://" in line.split(";")[0] and " @ " not in line:
-            entry["kind"] = "url"
-        elif " @ " not in line and (line.startswith((".", "/")) or line.endswith((".whl", ".tar.gz", ".zip"))):
-            entry["kind"] = "path"
-        else:
-            try:
-                requirement = Requirement(line)
-            except InvalidRequirement:
-                entry["kind"] = "invalid"
-            else:
-                entry.update(name=canonicalize_name(requirement.name), specifier=str(requirement.specifier),
-                             extras=sorted(requirement.extras),
-                             marker=str(requirement.marker) if requirement.marker else None)
+    for read in read_requirement_lines(text):
+        entry = {"line": read.line, "kind": read.kind, "name": None, "specifier": "", "extras": [], "marker": None}
+        if read.requirement is not None:
+            requirement = read.requirement
+            entry.update(name=canonicalize_name(requirement.name), specifier=str(requirement.specifier),
+                         extras=sorted(requirement.extras),
+                         marker=str(requirement.marker) if requirement.marker else None)
         entries.append(entry)
     return entries
 

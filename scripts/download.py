@@ -12,17 +12,19 @@ no-op; a different model already there is refused unless --force.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from checks.findings import Finding
-from scripts import atomic
+from scripts import atomic, model_fetch
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.reports import StepReport, write_report
-from scripts.source_facts import hash_tree, manifest_digest, read_manifest, write_source_facts
+from scripts.source_facts import UnreadableManifest, hash_tree, manifest_digest, read_manifest, write_source_facts
 
 STEP = "download"
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>[0-9]+)$")
@@ -66,19 +68,60 @@ def login_fix(profile: str | None) -> str:
     return f"run `databricks auth login --profile {profile or 'DEFAULT'}`, then pass --profile {profile or 'DEFAULT'}"
 
 
-def workspace_client(profile: str | None):
+def workspace_client(profile: str | None, timeout: float):
+    """A client whose every request gives up after `timeout` s, retries included (the SDK's own default
+    retries a host that does not answer for 5 minutes, twice: once for its host metadata, once per call)."""
     from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
 
     try:
-        return WorkspaceClient(profile=profile) if profile else WorkspaceClient()
+        return WorkspaceClient(config=Config(profile=profile, http_timeout_seconds=max(1, timeout / 3),
+                                             retry_timeout_seconds=max(1, int(timeout / 3))))
     except ValueError as error:  # the SDK's way of saying no credentials could be found or they conflict
         raise MigrateError(f"cannot connect to a Databricks workspace: {error}", login_fix(profile)) from error
 
 
+def unreachable(host: str | None, profile: str | None, timeout: float, cause: object) -> MigrateError:
+    where = f"the Databricks workspace at {host}" if host else \
+        f"the Databricks workspace of profile {profile or 'DEFAULT'}"
+    return MigrateError(
+        f"{where} did not answer within {timeout:.0f} s: {cause}",
+        f"check that {host or 'the host'} is your workspace URL (`databricks auth profiles`; the host of profile "
+        f"{profile or 'DEFAULT'} in ~/.databrickscfg, or DATABRICKS_HOST), that this machine reaches it (VPN, "
+        f"proxy), then run again; {model_fetch.TIMEOUT_VARIABLE} sets the wait")
+
+
 def fetch_endpoint(endpoint: str, profile: str | None):
+    """The endpoint's description, within the network timeout: the SDK's calls run in a worker thread that
+    is abandoned (a daemon) when the time is up, so no wait of the SDK can outlast it."""
+    timeout = model_fetch.network_timeout()
+    outcome: dict = {}
+
+    def read() -> None:
+        try:
+            client = workspace_client(profile, timeout)
+            outcome["host"] = client.config.host
+            outcome["endpoint"] = read_endpoint(client, endpoint, profile)
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            outcome["error"] = error
+
+    worker = threading.Thread(target=read, name="read-endpoint", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise unreachable(outcome.get("host") or os.environ.get("DATABRICKS_HOST"), profile, timeout,
+                          "no answer")
+    error = outcome.get("error")
+    if isinstance(error, (TimeoutError, ConnectionError)) or type(error).__module__.startswith("requests"):
+        raise unreachable(outcome.get("host"), profile, timeout, error) from error
+    if error is not None:
+        raise error
+    return outcome["endpoint"]
+
+
+def read_endpoint(client, endpoint: str, profile: str | None):
     from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
 
-    client = workspace_client(profile)
     try:
         return client.serving_endpoints.get(endpoint)
     except NotFound as error:
@@ -152,46 +195,46 @@ def mlflow_uris(profile: str | None, registry_uri: str | None, tracking_uri: str
 
 def fetch_model(model: ModelVersion, registry_uri: str, tracking_uri: str, target: Path) -> None:
     """Download the model version's artifacts into `target`, an empty staging folder."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    mlflow.set_registry_uri(registry_uri)
-    try:
-        mlflow.artifacts.download_artifacts(artifact_uri=model.uri, dst_path=str(target), tracking_uri=tracking_uri)
-    except MlflowException as error:
-        raise MigrateError(f"could not download {model.uri} from registry {registry_uri}: {error.message}",
-                           "check the model name and version (`databricks registered-models get` or the "
-                           "Catalog Explorer), and --registry-uri/--tracking-uri") from error
+    model_fetch.fetch_in_child(model.uri, registry_uri, tracking_uri, target)
     if not (target / "MLmodel").is_file():
         raise MigrateError(f"{model.uri} downloaded without an MLmodel file: it is not an MLflow model",
                            "pass the model version your endpoint serves")
 
 
-def existing_download(layout: MigrationLayout) -> tuple[dict | None, bool]:
-    """The manifest of the download in place (if any) and whether the original still matches it."""
-    manifest = read_manifest(layout)
+def existing_download(layout: MigrationLayout) -> tuple[dict | None, bool, str | None]:
+    """The manifest of the download in place (if any), whether the original still matches it, and why the
+    manifest could not be read when it could not (a broken manifest proves nothing: only --force replaces)."""
+    try:
+        manifest = read_manifest(layout)
+    except UnreadableManifest as error:
+        return None, False, str(error)
     if manifest is None or not layout.original.is_dir():
-        return manifest, False
-    return manifest, manifest_digest(hash_tree(layout.original)) == manifest["digest"]
+        return manifest, False, None
+    return manifest, manifest_digest(hash_tree(layout.original)) == manifest["digest"], None
+
+
+def refusal(layout: MigrationLayout, model: ModelVersion, manifest: dict | None, unreadable: str | None) -> str:
+    """Why the original in place is not replaced without --force."""
+    shown = layout.relative(layout.original)
+    if unreadable:
+        return f"{shown}/ exists, and {unreadable}"
+    if manifest is None:
+        return f"{shown}/ exists and was not written by `migrate download`"
+    if manifest["model"]["uri"] == model.uri:
+        return f"{shown}/ holds {model.uri} but its files were changed"
+    return f"{shown}/ holds {manifest['model']['uri']}, not {model.uri}"
 
 
 def place_download(layout: MigrationLayout, model: ModelVersion, registry_uri: str, tracking_uri: str,
                    force: bool) -> str:
     """Put the model at `original_mlflow_model/`; return what happened: downloaded, unchanged or replaced."""
-    manifest, intact = existing_download(layout)
+    manifest, intact, unreadable = existing_download(layout)
     same_model = manifest is not None and manifest["model"]["uri"] == model.uri
-    if layout.original.exists():
-        if same_model and intact and not force:
+    if layout.original.exists() and not force:
+        if same_model and intact:
             return "unchanged"
-        if not force:
-            if same_model:
-                problem = f"{layout.relative(layout.original)}/ holds {model.uri} but its files were changed"
-            elif manifest is None:
-                problem = f"{layout.relative(layout.original)}/ exists and was not written by `migrate download`"
-            else:
-                problem = f"{layout.relative(layout.original)}/ holds {manifest['model']['uri']}, not {model.uri}"
-            raise MigrateError(problem, "pass --force to replace it (the folder is replaced whole), or run in "
-                                        "another --workdir")
+        raise MigrateError(refusal(layout, model, manifest, unreadable),
+                           "pass --force to replace it (the folder is replaced whole), or run in another --workdir")
     staged = atomic.staging_dir(layout.original)
     try:
         fetch_model(model, registry_uri, tracking_uri, staged)

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -29,6 +29,7 @@ from scripts.bundle import Bundle, set_experiment_default
 from scripts.errors import MigrateError
 from scripts.layout import find_app
 from scripts.reports import StepReport, write_report
+from scripts.requirements import read_requirement_lines
 from scripts.uv_tool import app_environment, uv_command
 
 STEP = "setup"
@@ -138,18 +139,10 @@ def decide_dependencies(lines: list[str], provided: dict[str, Requirement]) -> l
     """One decision per requirement line: keep the agent's packages and pins, raise or drop the rest."""
     decisions: list[Decision] = []
     seen: set[str] = set()
-    for raw in lines:
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("-"):
-            decisions.append(Decision(line, None, "unsupported", None,
-                                      "pip options and nested requirement files have no pyproject.toml equivalent"))
-            continue
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as error:
-            decisions.append(Decision(line, None, "unsupported", None, f"not a requirement pip or uv can read: {error}"))
+    for read in read_requirement_lines("\n".join(lines)):
+        line, requirement = read.line, read.requirement
+        if requirement is None:
+            decisions.append(Decision(line, None, "unsupported", None, read.reason))
             continue
         package = canonicalize_name(requirement.name)
         if package in seen:

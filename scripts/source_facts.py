@@ -53,8 +53,23 @@ def write_source_facts(layout: MigrationLayout, original: Path, model: dict) -> 
     return manifest
 
 
+class UnreadableManifest(Exception):
+    """The manifest exists but is not one `migrate download` wrote: bad bytes, bad JSON or the wrong shape
+    (a merge-conflict marker, a hand edit). Its message says which."""
+
+
 def read_manifest(layout: MigrationLayout) -> dict | None:
+    """The manifest of the download in place, None when there is none; `UnreadableManifest` when it is broken."""
+    from checks.schema_registry import validation_errors
+
     path = layout.source / SOURCE_MANIFEST
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnreadableManifest(f"{layout.relative(path)} cannot be read: {error}") from error
+    errors = validation_errors(manifest, "manifest")
+    if errors:
+        raise UnreadableManifest(f"{layout.relative(path)} is not a download manifest: {errors[0]}")
+    return manifest

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from standin import llm
+from standin.registry import add_registry_routes
 
 CURRENT_USER = {
     "id": "1000000000000001",
@@ -70,6 +71,7 @@ def build_app(state: WorkspaceState) -> FastAPI:
     app = FastAPI(title="agent-migrate workspace stand-in")
 
     app.add_middleware(TokenCheck, token=state.token)
+    add_registry_routes(app)  # MLflow's registry over HTTP (standin/registry.py)
 
     @app.get("/.well-known/databricks-config")
     async def host_metadata(request: Request):
