@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from checks.findings import Finding
+from checks.user_credentials import user_credential_findings
 from scripts.layout import MigrationLayout
 from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
@@ -89,6 +90,7 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
     findings += artifact_findings(app, modules)
     findings += machine_path_findings(app, modules)
     findings += secret_findings(app)
+    findings += user_credential_findings(app)  # user-identity: checks/user_credentials.py
     findings += [Finding("COD010", "error", f"{app.name}/{site.path}:{site.line}",
                          f"`{site.call}` blocks the event loop under an async handler ({site.kind}, in {site.function})",
                          site.fix)
