@@ -119,17 +119,57 @@ def smoke(workdir: Path, env: dict, *extra: str):
     return completed, report
 
 
+def error_codes(report: dict) -> set[str]:
+    return {finding["code"] for finding in report["findings"] if finding["severity"] == "error"}
+
+
 @pytest.mark.e2e
 def test_obo_agent_left_on_model_serving_credentials_runs_every_user_as_the_app(tmp_path, slow_workspace):
-    """Today's failure: the agent keeps ModelServingUserCredentials, which outside Model Serving falls back to
-    the default credentials: the app's own. Smoke fails with SMK030 instead of passing."""
+    """Issue 10's failure: the app kept ModelServingUserCredentials (what `migrate code` wrote before it rewrote
+    them), which outside Model Serving falls back to the app's own credentials. Smoke fails with SMK030."""
     env = slow_workspace.environ()
     workdir = migrate_fixture(tmp_path, "obo_tools_stateless", "sync", env)
     agent = workdir / APP / "agent_server" / "agent.py"
-    if "ModelServingUserCredentials" not in agent.read_text():  # the code step rewrote it: put it back
-        pytest.skip("the code step rewrites ModelServingUserCredentials; covered by the passing test")
+    agent.write_text(agent.read_text().replace(
+        "user_client = user_workspace_client()",
+        "from databricks.sdk.credentials_provider import ModelServingUserCredentials\n"
+        "        user_client = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())"))
     completed, report = smoke(workdir, env, "--users", "2")
     assert completed.returncode == 1
-    assert "SMK030" in {finding["code"] for finding in report["findings"]}, report["findings"]
-    solo = report["payload"]["identity"]["solo"]
-    assert {call["principal"] for call in solo["calls"]} == {report["payload"]["identity"]["app_principal"]}
+    assert "SMK030" in error_codes(report), report["findings"]
+    identity = report["payload"]["identity"]
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["app_principal"]}
+
+
+@pytest.mark.e2e
+def test_a_stateless_obo_agent_acts_as_each_user_alone_and_with_8_at_once(tmp_path, slow_workspace):
+    env = slow_workspace.environ()
+    workdir = migrate_fixture(tmp_path, "obo_tools_stateless", "sync", env)
+    completed, report = smoke(workdir, env, "--concurrency", "4")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    identity = report["payload"]["identity"]
+    assert identity["status"] == "ran" and identity["targets"] == {"llm": "*", "sql": "*", "genie": "*"}
+    assert {call["kind"] for call in identity["solo"]["calls"]} == {"llm", "sql", "genie"}
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}
+    concurrent = identity["concurrent"]
+    assert len(concurrent["users"]) == 8 and concurrent["statuses"] == [200] * 8
+    assert {call["principal"] for call in concurrent["calls"]} == set(concurrent["users"])
+    concurrency = report["payload"]["concurrency"]
+    assert concurrency["n"] == 4 and concurrency["error"] is None
+    texts = {answer["body"]["output"][-1]["content"][0]["text"] for answer in concurrency["app"]}
+    assert len(texts) == 4  # four different inputs, four different answers, each matching the original's
+
+
+@pytest.mark.e2e
+def test_an_obo_agent_writing_shared_state_per_request_mixes_users_and_smoke_catches_it(tmp_path, slow_workspace):
+    """obo_tools rebuilds its tool table (closing over the user's client) on `self` per request; migrated, one
+    module-level table serves everyone, so under 8 users most run their tools with another user's token.
+    LEAD: once the code step builds such agents per request (or refuses them), flip this test: expect
+    `migrate code` to build per request and smoke to pass, or `migrate code` to exit 1 naming the writes."""
+    env = slow_workspace.environ()
+    workdir = migrate_fixture(tmp_path, "obo_tools", "sync", env)
+    completed, report = smoke(workdir, env)
+    identity = report["payload"]["identity"]
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}  # alone: fine
+    assert completed.returncode == 1
+    assert "SMK031" in error_codes(report), report["findings"]
