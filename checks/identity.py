@@ -27,6 +27,8 @@ SHARED_STATE_FIX = ("the request path keeps a user's client (or what is built fr
 def _is_target(call: dict, targets: dict) -> bool:
     """Whether the MLmodel says this call's resource is used on behalf of the user."""
     names = targets.get(call["kind"])
+    if isinstance(names, dict):  # a user scope covers the kind, but for what the system policy lists
+        return call["resource"] not in names["except"]
     return names is not None and (names == "*" or call["resource"] in names)
 
 

@@ -68,9 +68,17 @@ def user_targets(mlmodel: dict) -> dict:
             if isinstance(entry, dict) and entry.get("on_behalf_of_user") and resource_type in CALL_KINDS:
                 targets.setdefault(CALL_KINDS[resource_type], []).append(str(entry.get("name")))
     policy = mlmodel.get("auth_policy") or {}
+    system = ((policy.get("system_auth_policy") or {}).get("resources") or {}).get("databricks") or {}
+    # What the system policy lists, the agent reaches as the service (the endpoint's own identity).
+    as_service: dict[str, list[str]] = {}
+    for resource_type, entries in system.items():
+        for entry in entries or []:
+            if isinstance(entry, dict) and resource_type in CALL_KINDS:
+                as_service.setdefault(CALL_KINDS[resource_type], []).append(str(entry.get("name")))
     for scope in ((policy.get("user_auth_policy") or {}).get("api_scopes") or []):
-        if scope in SCOPE_KINDS:
-            targets[SCOPE_KINDS[scope]] = "*"
+        kind = SCOPE_KINDS.get(scope)
+        if kind and not isinstance(targets.get(kind), list):
+            targets[kind] = {"except": as_service[kind]} if as_service.get(kind) else "*"
     return targets
 
 

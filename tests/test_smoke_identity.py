@@ -45,6 +45,15 @@ def test_targets_come_from_obo_resources_and_user_scopes():
     assert user_targets({"auth_policy": {"user_auth_policy": {"api_scopes": ["model-serving", "sql"]}}}) == {
         "llm": "*", "sql": "*"}
     assert user_targets({"resources": {"databricks": {"serving_endpoint": [{"name": "e"}]}}}) == {}
+    with_system = {"auth_policy": {
+        "system_auth_policy": {"resources": {"databricks": {"serving_endpoint": [{"name": "llm"}]}}},
+        "user_auth_policy": {"api_scopes": ["serving.serving-endpoints", "sql"]}}}
+    targets = user_targets(with_system)
+    assert targets == {"llm": {"except": ["llm"]}, "sql": "*"}
+    as_app = {"identity": {"status": "ran", "targets": targets, "app_principal": "app-x", "solo": {
+        "user": "user-0-x", "calls": calls(("llm", "llm", "app-x"), ("llm", "other", "app-x"))}}}
+    [finding] = identity_findings(as_app, "app")
+    assert "llm other" in finding.message and "llm llm" not in finding.message
 
 
 def test_a_call_as_the_app_to_an_obo_resource_is_an_error():
