@@ -257,8 +257,9 @@ class SmokeProbes:
 
     def __init__(self, layout: MigrationLayout, request: dict, args: argparse.Namespace, env: dict[str, str],
                  python: Path, compare: bool):
-        self.identity, self._identity_record = plan(layout, env, max(args.users, 0))
-        self.requests = varied_inputs(request, args.concurrency) if args.concurrency > 1 else []
+        self.identity, self._identity_record = plan(layout, env, max(getattr(args, "users", DEFAULT_USERS), 0))
+        count = getattr(args, "concurrency", 0) or 0
+        self.requests = varied_inputs(request, count) if count > 1 else []
         self._app_answers: list[dict] = []
         self._originals = OriginalAnswers(layout, self.requests, python, env) if self.requests and compare else None
         self._start = 0
@@ -286,6 +287,8 @@ class SmokeProbes:
     def payload(self) -> dict:
         """The `identity` and `concurrency` entries of the smoke payload (None when not run)."""
         identity = self.identity.record if self.identity else self._identity_record
+        if self.identity and "solo" not in identity:  # the server never answered: nothing was probed
+            identity = {**identity, "status": "skipped", "reason": "the app did not answer"}
         concurrency = None
         if self.requests and self._app_answers:
             original = (self._originals.answers(600.0) if self._originals
