@@ -141,8 +141,8 @@ def test_obo_agent_left_on_model_serving_credentials_runs_every_user_as_the_app(
     agent = workdir / APP / "agent_server" / "agent.py"
     agent.write_text(agent.read_text().replace(
         "user_client = user_workspace_client()",
-        "from databricks.sdk.credentials_provider import ModelServingUserCredentials\n"
-        "        user_client = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())"))
+        "user_client = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())")
+        + "\nfrom databricks.sdk.credentials_provider import ModelServingUserCredentials  # noqa: E402\n")
     completed, report = smoke(workdir, env, "--users", "2")
     assert completed.returncode == 1
     assert "SMK030" in error_codes(report), report["findings"]
