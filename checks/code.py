@@ -18,6 +18,7 @@ from pathlib import Path
 from checks.code_claims import check_code_claims
 from checks.probe_cache import cached_probe
 from checks.findings import Finding
+from checks.user_credentials import user_credential_findings
 from scripts.layout import MigrationLayout
 from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
@@ -95,6 +96,7 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
     findings += machine_path_findings(app, modules)
     findings += secret_findings(app)
     findings += check_code_claims(layout)
+    findings += user_credential_findings(app)  # user-identity: checks/user_credentials.py
     findings += [Finding("COD010", "error", f"{app.name}/{site.path}:{site.line}",
                          f"`{site.call}` blocks the event loop under an async handler ({site.kind}, in {site.function})",
                          site.fix)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from checks.findings import Finding
+from checks.identity import concurrency_findings, identity_findings
 from scripts import responses_stream as rs
 from scripts.layout import MigrationLayout
 
@@ -191,6 +192,8 @@ def smoke_findings(payload: dict, where: str) -> list[Finding]:
                                     "make the @stream handler yield one response.output_item.done per output item "
                                     "of the @invoke answer"))
     findings += _parity_findings(payload, where, answered)
+    # user-identity: acting as each user, users at once, --concurrency (checks/identity.py)
+    findings += identity_findings(payload, where) + concurrency_findings(payload, where)
     return findings
 
 

@@ -386,8 +386,9 @@ def model_findings(findings: Findings, payload: dict) -> None:
         findings.add("ANA014", "warning", path,
                      f"line(s) {', '.join(lines)} use ModelServingUserCredentials (Model Serving's "
                      "on-behalf-of-user auth), which does not exist in Apps",
-                     "in the app, build a per-request WorkspaceClient from the x-forwarded-access-token header "
-                     "(auth_type=\"pat\"); the code step marks the place")
+                     "`migrate code` rewrites a WorkspaceClient(credentials_strategy=ModelServingUserCredentials()) "
+                     "built per request into agent_server.user_auth.user_workspace_client() (the user's forwarded "
+                     "token); any other use gets a `# MIGRATE USER-AUTH` comment and error COD030 to fix by hand")
     for edge in payload["local_imports"]:
         if not edge["resolved"]:
             findings.add("ANA016", "warning", edge["path"],

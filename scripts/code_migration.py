@@ -27,6 +27,7 @@ from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
+from scripts.transform import user_credentials
 from scripts.transform.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
                                        plan_code_tree, rewrite_module)
@@ -260,6 +261,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     tree = plan_code_tree(original.root / "code")
     entry, entry_rewrite = transform_entry(original.entry.read_text(encoding="utf-8"), original, tree, mode)
     files, sources, rewrites = planned_files(original, tree, entry.code)
+    credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if entry.agent.mode == chat_agent.MODE:
@@ -351,6 +353,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             f"in async mode invoke collects the stream's finished items",
             f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
             f"{entry.plan.invoke_name}"))
+    report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
     for site in found_blocking:
         report.findings.append(Finding(
             "COD010", "warning", f"{app_name}/{site.path}:{site.line}",

@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from checks.findings import Finding
 from scripts import atomic
 from scripts.bundle import Bundle, trailer_kept
+from scripts import user_scopes
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, write_report
@@ -364,7 +365,10 @@ def map_resources(layout: MigrationLayout, bundle: Bundle, report: StepReport) -
             f"MLmodel {unknown.where} could not be mapped: {unknown.reason}",
             "add the app resources it needs to databricks.yml by hand"))
 
-    for scope in policy_scopes:
+    # user-identity: Serving's auth-policy scope names become Apps names; unknown ones are errors
+    policy_apps_scopes, scope_findings = user_scopes.to_apps_scopes(policy_scopes, app_path)
+    report.findings += scope_findings
+    for scope in policy_apps_scopes:
         if scope not in scopes:
             scopes.append(scope)
     added_scopes = add_user_scopes(app, scopes)

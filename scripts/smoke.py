@@ -14,6 +14,7 @@ here and again in `migrate check`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from urllib.parse import urlparse
 import httpx
 
 from checks.smoke import STEP, agent_file_hashes, smoke_findings
-from scripts import app_process
+from scripts import app_process, smoke_identity
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, write_report
@@ -82,6 +83,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the server's /health (default: %(default)s)")
     parser.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
                         help="seconds to wait for each answer (default: %(default)s)")
+    smoke_identity.configure(parser)  # user-identity: --users, --concurrency
 
 
 # ---------------------------------------------------------------------------------------------------- the request
@@ -221,9 +223,12 @@ def server_command(app_dir: Path, python: Path | None) -> app_process.ServerComm
                                      description="app server")
 
 
-def run_local_server(layout: MigrationLayout, request: dict, args: argparse.Namespace) -> dict:
+def run_local_server(layout: MigrationLayout, request: dict, args: argparse.Namespace,
+                     probes: smoke_identity.SmokeProbes | None = None) -> dict:
     """Start the app, ask it, stop it; what happened, for the payload."""
     command = server_command(layout.root, args.python)
+    if probes is not None:  # user-identity: the server runs as this run's service principal on the stand-in
+        command = dataclasses.replace(command, env=probes.server_env(dict(command.env)))
     result: dict = {"server": {"command": None, "health": None, "message": None, "log_tail": [], "failed_at": None},
                     "invoke": None, "stream": None, "url": None}
 
@@ -236,7 +241,10 @@ def run_local_server(layout: MigrationLayout, request: dict, args: argparse.Name
             result["server"]["command"] = server.command
             result["server"]["health"] = "ok"
             result["url"] = server.url
-            result["invoke"], result["stream"] = ask_both(server.url, request, args.request_timeout)
+            headers = probes.main_headers() if probes is not None else None
+            result["invoke"], result["stream"] = ask_both(server.url, request, args.request_timeout, headers)
+            if probes is not None:  # user-identity: concurrent users, --concurrency
+                probes.after_main(server.url, request)
             if result["invoke"].get("status_code") != 200 or result["stream"].get("status_code") != 200:
                 result["server"]["log_tail"] = server.log_tail()
     except app_process.ServerNotReady as problem:
@@ -388,6 +396,11 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
         payload["server"] = None
     skipped = parity_skipped(layout, args.parity)
     with ExitStack() as running:
+        probes = None
+        if not deployed:  # user-identity: acting as each user, and --concurrency (scripts/smoke_identity.py)
+            probes = smoke_identity.SmokeProbes(layout, request, args, original_environment(layout.root),
+                                                original_python(layout.root, args.python), skipped is None)
+            running.callback(probes.close)
         original = None
         if skipped is None:
             print(f"running the original model ({layout.relative(layout.original)}) on the same request",
@@ -399,7 +412,8 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
                                                             auth_headers(client))
         else:
             payload["agent_files"] = agent_file_hashes(layout.root)
-            payload.update(run_local_server(layout, request, args))
+            payload.update(run_local_server(layout, request, args, probes))
+            payload.update(probes.payload())
         answered = all((payload.get(part) or {}).get("status_code") == 200 for part in ("invoke", "stream"))
         payload["parity"] = parity_record(original, skipped, answered)
     payload.setdefault("agent_files", {})

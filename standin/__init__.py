@@ -69,6 +69,16 @@ class Workspace:
     def set_latency(self, latency_ms: float) -> None:
         self._put("latency", {"latency_ms": latency_ms})
 
+    def principal_token(self, principal: str) -> str:
+        """A token the stand-in takes as `principal` (a user, or an app's service principal): see identity.py."""
+        return f"{self.token}.{principal}"
+
+    def calls(self, since: int = 0) -> dict:
+        """{"calls": [{seq, kind, resource, principal}], "next": seq}: who made each downstream call."""
+        response = httpx.get(f"{self.url}/_standin/calls", params={"since": since},
+                             headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        return response.json()
+
     def stats(self) -> dict:
         response = httpx.get(f"{self.url}/_standin/stats", headers={"Authorization": f"Bearer {self.token}"})
         return response.json()

@@ -12,6 +12,7 @@ same token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from standin import llm
 from standin.registry import add_registry_routes
+from standin.data_apis import add_data_routes
+from standin.identity import CallRecord, principal_of
 
 CURRENT_USER = {
     "id": "1000000000000001",
@@ -39,6 +42,7 @@ class WorkspaceState:
     apps: dict[str, dict] = field(default_factory=dict)
     experiments: dict[str, dict] = field(default_factory=dict)  # by name
     llm_requests: int = 0
+    calls: CallRecord = field(default_factory=CallRecord)  # which principal made each downstream call
 
 
 def error(status: int, error_code: str, message: str) -> JSONResponse:
@@ -46,7 +50,7 @@ def error(status: int, error_code: str, message: str) -> JSONResponse:
 
 
 class TokenCheck:
-    """Every route but discovery takes the workspace token.
+    """Every route but discovery takes the workspace token, or one derived from it (standin/identity.py).
 
     A plain ASGI middleware, not `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs each request
     through an extra task and memory streams, and the stand-in answers every LLM call an agent makes.
@@ -54,13 +58,16 @@ class TokenCheck:
 
     def __init__(self, app, token: str):
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith("/.well-known/"):  # discovery is public
             return await self.app(scope, receive, send)
         header = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
-        if header == self.expected:
+        principal = principal_of(header, self.token)
+        if principal is not None:
+            # Routes read it from request.state to record who made the call.
+            scope.setdefault("state", {})["principal"] = principal
             return await self.app(scope, receive, send)
         message = ("No access token was given (Authorization header missing)." if not header
                    else "Invalid access token.")
@@ -97,8 +104,13 @@ def build_app(state: WorkspaceState) -> FastAPI:
     # ------------------------------------------------------------------ identity, experiments, apps
 
     @app.get("/api/2.0/preview/scim/v2/Me")
-    async def me():
-        return CURRENT_USER
+    async def me(request: Request):
+        who = request.scope.get("state", {}).get("principal", "workspace")
+        state.calls.add("current_user", None, who)
+        if who == "workspace":
+            return CURRENT_USER
+        return {**CURRENT_USER, "id": str(int(hashlib.sha256(who.encode()).hexdigest()[:12], 16)), "userName": f"{who}@example.com",
+                "displayName": who, "emails": [{"value": f"{who}@example.com", "primary": True, "type": "work"}]}
 
     @app.get("/api/2.0/mlflow/experiments/get-by-name")
     async def experiment_by_name(experiment_name: str):
@@ -134,10 +146,11 @@ def build_app(state: WorkspaceState) -> FastAPI:
 
     # ------------------------------------------------------------------ LLM endpoints
 
-    async def chat(body: dict, model: str):
+    async def chat(body: dict, model: str, request: Request):
         if not body.get("messages"):
             return error(400, "INVALID_PARAMETER_VALUE", "The request has no messages.")
         state.llm_requests += 1
+        state.calls.add("llm", model, request.scope.get("state", {}).get("principal", "workspace"))
         if state.latency_ms:
             await asyncio.sleep(state.latency_ms / 1000)
         if not body.get("stream"):
@@ -154,11 +167,11 @@ def build_app(state: WorkspaceState) -> FastAPI:
     @app.post("/serving-endpoints/chat/completions")
     async def chat_completions(request: Request):
         body = await request.json()
-        return await chat(body, body.get("model", ""))
+        return await chat(body, body.get("model", ""), request)
 
     @app.post("/serving-endpoints/{name}/invocations")
     async def invocations(name: str, request: Request):
-        return await chat(await request.json(), name)
+        return await chat(await request.json(), name, request)
 
     # ------------------------------------------------------------------ the harness's own routes
 
@@ -181,6 +194,13 @@ def build_app(state: WorkspaceState) -> FastAPI:
     async def put_latency(request: Request):
         state.latency_ms = float((await request.json())["latency_ms"])
         return {}
+
+    @app.get("/_standin/calls")
+    async def calls(since: int = 0):
+        """The downstream calls from sequence number `since` on, and the next number (standin/identity.py)."""
+        return state.calls.since(since)
+
+    add_data_routes(app, state)
 
     @app.get("/_standin/stats")
     async def stats():
