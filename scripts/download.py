@@ -94,6 +94,8 @@ def unreachable(host: str | None, profile: str | None, timeout: float, cause: ob
 def fetch_endpoint(endpoint: str, profile: str | None):
     """The endpoint's description, within the network timeout: the SDK's calls run in a worker thread that
     is abandoned (a daemon) when the time is up, so no wait of the SDK can outlast it."""
+    import databricks.sdk  # noqa: F401  imported here, not in the worker: importing is no network wait
+
     timeout = model_fetch.network_timeout()
     outcome: dict = {}
 
