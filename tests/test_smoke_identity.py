@@ -192,3 +192,16 @@ def test_an_obo_agent_writing_shared_state_per_request_mixes_users_and_smoke_cat
     statements = [sum(1 for call in concurrent["calls"] if call["kind"] == "sql" and call["principal"] == user)
                   for user in concurrent["users"]]
     assert sum(statements) == 8 and max(statements) > 1, statements
+
+
+@pytest.mark.e2e
+def test_a_stateless_obo_agent_acts_as_each_user_in_async_mode_too(tmp_path, slow_workspace):
+    """Async handlers (blocking calls not yet converted: COD010 is the code check's business, not smoke's)."""
+    env = slow_workspace.environ()
+    workdir = migrate_fixture(tmp_path, "obo_tools_stateless", "async", env)
+    assert "async def" in (workdir / APP / "agent_server" / "agent.py").read_text()
+    completed, report = smoke(workdir, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    identity = report["payload"]["identity"]
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}
+    assert set(identity["concurrent"]["statuses"]) == {200}
