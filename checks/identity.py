@@ -65,11 +65,15 @@ def _concurrent_findings(identity: dict, where: str) -> list[Finding]:
         return [Finding("SMK033", "error", where,
                         f"{len(failed)} of {len(users)} concurrent users' requests failed: {', '.join(failed[:4])}",
                         "read the server log: the agent fails when several users call it at once")]
+    # The solo record covers `requests` requests (invoke and stream), each concurrent user one invoke: a user's
+    # calls times that number must equal the solo user's.
+    per_solo = solo.get("requests", 1)
     expected = Counter((call["kind"], call["resource"]) for call in solo["calls"]
                        if call["principal"] == solo["user"] and _is_target(call, identity["targets"]))
     made = {user: Counter((call["kind"], call["resource"]) for call in concurrent["calls"]
                           if call["principal"] == user and _is_target(call, identity["targets"])) for user in users}
-    mixed = [user for user in users if made[user] != expected]
+    mixed = [user for user in users
+             if Counter({key: count * per_solo for key, count in made[user].items()}) != expected]
     as_app = [call for call in concurrent["calls"]
               if _is_target(call, identity["targets"]) and call["principal"] not in users]
     findings = []
@@ -78,7 +82,7 @@ def _concurrent_findings(identity: dict, where: str) -> list[Finding]:
         findings.append(Finding(
             "SMK031", "error", where,
             f"{len(users)} users at once: the calls of {len(mixed)} of them did not carry their own token "
-            f"(one request alone makes {sum(expected.values())} on-behalf-of-user call(s); {counts}): users' "
+            f"(one request alone makes {sum(expected.values()) / per_solo:g} on-behalf-of-user call(s); {counts}): users' "
             "requests ran with each other's credentials", SHARED_STATE_FIX))
     if as_app and not _solo_findings(identity, where):
         shown = sorted({_described(call, identity["app_principal"]) for call in as_app})

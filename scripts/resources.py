@@ -399,10 +399,11 @@ def ensure_user_auth_helper(app_dir: Path) -> str:
 
 def serving_credentials_in_code(app_dir: Path) -> list[str]:
     """Agent files still using Model Serving's user credentials, which do not work in Apps."""
-    helper = app_dir / USER_AUTH_HELPER
-    return sorted(path.relative_to(app_dir).as_posix() for path in (app_dir / "agent_server").rglob("*.py")
-                  if path != helper and re.search(r"\bModelServingUserCredentials\s*\(",
-                                                  path.read_text(encoding="utf-8", errors="replace")))
+    # user-identity: read from the code (checks/user_credentials.py), so a docstring that tells the story is no use
+    from checks.user_credentials import user_credential_findings
+
+    return sorted({finding.path.split("/", 1)[1].rsplit(":", 1)[0] for finding in user_credential_findings(app_dir)}
+                  - {USER_AUTH_HELPER})
 
 
 def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:

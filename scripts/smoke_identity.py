@@ -277,7 +277,8 @@ class SmokeProbes:
 
     def after_main(self, url: str, request: dict) -> None:
         if self.identity is not None:
-            self.identity.record["solo"] = {"user": self.identity.user(0),
+            # The main requests are two: invoke, then stream; each concurrent user sends invoke once.
+            self.identity.record["solo"] = {"user": self.identity.user(0), "requests": 2,
                                             "calls": self.identity.calls_since(self._start)}
             self.identity.concurrent_users(url, request, self._timeout)
         if self.requests:

@@ -76,6 +76,11 @@ def test_users_running_with_each_others_tokens_are_caught():
     assert finding.code == "SMK031" and "2 of them" in finding.message
     failed = identity_findings(record(solo, {"users": users, "statuses": [200, 500], "calls": own}), "app")
     assert codes(failed) == ["SMK033"]
+    # The solo record covers invoke and stream: twice the calls of one concurrent invoke.
+    both = record(solo + calls(("llm", "e", "user-0-x"), ("sql", "wh", "user-0-x")),
+                  {"users": users, "statuses": [200, 200], "calls": own})
+    both["identity"]["solo"]["requests"] = 2
+    assert identity_findings(both, "app") == []
 
 
 def test_an_agent_acting_as_users_without_the_standin_is_unverified_not_passed():
@@ -182,3 +187,21 @@ def test_an_obo_agent_writing_shared_state_per_request_mixes_users_and_smoke_cat
     assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}  # alone: fine
     assert completed.returncode == 1
     assert "SMK031" in error_codes(report), report["findings"]
+    # The mixing itself: one request runs one SQL statement, yet some user's token ran several (others' tools).
+    concurrent = identity["concurrent"]
+    statements = [sum(1 for call in concurrent["calls"] if call["kind"] == "sql" and call["principal"] == user)
+                  for user in concurrent["users"]]
+    assert sum(statements) == 8 and max(statements) > 1, statements
+
+
+@pytest.mark.e2e
+def test_a_stateless_obo_agent_acts_as_each_user_in_async_mode_too(tmp_path, slow_workspace):
+    """Async handlers (blocking calls not yet converted: COD010 is the code check's business, not smoke's)."""
+    env = slow_workspace.environ()
+    workdir = migrate_fixture(tmp_path, "obo_tools_stateless", "async", env)
+    assert "async def" in (workdir / APP / "agent_server" / "agent.py").read_text()
+    completed, report = smoke(workdir, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    identity = report["payload"]["identity"]
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}
+    assert set(identity["concurrent"]["statuses"]) == {200}

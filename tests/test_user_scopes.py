@@ -42,3 +42,22 @@ def test_the_resources_step_writes_apps_names_for_a_serving_auth_policy(tmp_path
     assert report.payload["user_api_scopes"] == ["serving.serving-endpoints", "sql", "dashboards.genie"]
     text = (workdir / "obo-app" / "databricks.yml").read_text()
     assert "model-serving" not in text and "serving.serving-endpoints" in text
+
+
+def test_resources_does_not_take_a_docstring_for_a_use_of_the_credentials(tmp_path):
+    """obo_tools' docstring names ModelServingUserCredentials(); after `migrate code` rewrote the call, the
+    resources step must not report RES012 (it matched the text before)."""
+    from scripts.code_migration import migrate_code
+    from scripts.resources import map_into_bundle
+    from scripts.scaffold import scaffold
+
+    workdir = tmp_path / "work"
+    shutil.copytree(FIXTURES / "obo_tools", workdir / "original_mlflow_model")
+    source = workdir / "migration" / "source"
+    source.mkdir(parents=True)
+    shutil.copy(FIXTURES / "obo_tools" / "MLmodel", source / "MLmodel")
+    scaffold(workdir, "obo-app", force=False)
+    migrate_code(workdir, None, "sync", force=False)
+    report = map_into_bundle(workdir, None)
+    assert "RES012" not in {finding.code for finding in report.findings}
+    assert report.payload["user_api_scopes"] == ["serving.serving-endpoints", "sql", "dashboards.genie"]
