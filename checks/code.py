@@ -11,11 +11,11 @@ import ast
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from checks.findings import Finding
+from scripts import processes
 from scripts.layout import MigrationLayout
 from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
@@ -100,9 +100,8 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
 
 
 def run_import_probe(app: Path, modules: list[str]) -> dict:
-    completed = subprocess.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app, capture_output=True,
-                               text=True, timeout=IMPORT_TIMEOUT_SECONDS, env={**os.environ},
-                               start_new_session=True)
+    completed = processes.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app,
+                              timeout=IMPORT_TIMEOUT_SECONDS, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("PROBE "):
             return json.loads(line[len("PROBE "):])
@@ -114,7 +113,7 @@ def run_import_probe(app: Path, modules: list[str]) -> dict:
 def import_findings(app: Path, external: list[str]) -> list[Finding]:
     try:
         probe = run_import_probe(app, external)
-    except subprocess.TimeoutExpired:
+    except processes.CommandTimedOut:
         return [Finding("COD012", "error", f"{app.name}/{ENTRY}",
                         f"importing agent_server.agent took more than {IMPORT_TIMEOUT_SECONDS}s",
                         "move slow work (model loads, network calls) out of import, or make it lazy")]
