@@ -7,7 +7,6 @@ dependencies of `pyproject.toml`, the README hatchling needs exists, and `.env` 
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from checks.findings import Finding
+from scripts.gitignore import env_is_ignored
 from scripts.layout import MigrationLayout
 
 MLFLOW_FLOOR = "3.17"
@@ -126,15 +126,6 @@ def carried_findings(layout: MigrationLayout, dependencies: list[str]) -> list[F
     return findings
 
 
-def env_ignored(app: Path) -> bool:
-    gitignore = app / ".gitignore"
-    if not gitignore.is_file():
-        return False
-    patterns = [line.strip().lstrip("/") for line in gitignore.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")]
-    return any(fnmatch.fnmatch(".env", pattern) for pattern in patterns if not pattern.startswith("!"))
-
-
 def check_setup(layout: MigrationLayout) -> list[Finding]:
     app = layout.root
     findings = dependency_findings(app)
@@ -154,7 +145,7 @@ def check_setup(layout: MigrationLayout) -> list[Finding]:
         findings.append(Finding("SET105", "error", f"{app.name}/{readme}",
                                 "the README pyproject.toml names is missing: hatchling cannot build the app",
                                 "run `migrate setup` (it writes one) or create the file"))
-    if not env_ignored(app):
+    if not env_is_ignored(app):
         findings.append(Finding("SET104", "error", f"{app.name}/.gitignore",
                                 ".env is not git-ignored: local settings and tokens would be committed",
                                 "add a line `.env` to .gitignore (`migrate setup` does it)"))
