@@ -67,12 +67,10 @@ def login_fix(profile: str | None) -> str:
 
 
 def workspace_client(profile: str | None):
-    from databricks.sdk import WorkspaceClient
+    # The one builder (bounded waits, one message naming the host): scripts/workspace.py.
+    from scripts.workspace import workspace_client as bounded_client
 
-    try:
-        return WorkspaceClient(profile=profile) if profile else WorkspaceClient()
-    except ValueError as error:  # the SDK's way of saying no credentials could be found or they conflict
-        raise MigrateError(f"cannot connect to a Databricks workspace: {error}", login_fix(profile)) from error
+    return bounded_client(profile)
 
 
 def fetch_endpoint(endpoint: str, profile: str | None):
