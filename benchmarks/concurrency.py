@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import standin  # noqa: E402
-from scripts import app_process  # noqa: E402
+from scripts import app_process, processes  # noqa: E402
 from scripts.demo import load_example_module  # noqa: E402
 
 EXAMPLE = "openai_tools"
@@ -81,10 +80,10 @@ def complete_async_conversion(agent_path: Path) -> None:
 
 
 def migrate(argv: list[str], env: dict) -> None:
-    completed = subprocess.run([sys.executable, "-m", "scripts.cli", *argv], cwd=REPO, env=env,
-                               capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise BenchmarkError(f"`migrate {' '.join(argv)}` failed:\n{completed.stdout}{completed.stderr}")
+    try:
+        processes.run([sys.executable, "-m", "scripts.cli", *argv], cwd=REPO, env=env)
+    except processes.CommandFailed as error:
+        raise BenchmarkError(str(error)) from None
 
 
 def build_apps(workdir: Path, env: dict) -> dict[str, Path]:

@@ -10,7 +10,6 @@ pyproject.toml and uv.lock agree; and no token, password or secret value is in a
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from jsonschema.exceptions import best_match
 
+from checks import secrets
 from checks.findings import Finding
 from checks.schema_registry import validator
 from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text
@@ -41,27 +41,6 @@ PERMISSION_ORDER = {
 # Read grants on Unity Catalog securables are all the same level; writes are above them.
 READ_LEVEL = {"SELECT", "EXECUTE", "USE_CONNECTION", "READ_VOLUME"}
 SERVER_SCRIPT = "start-server"
-
-SECRET_PATTERNS = [
-    ("a Databricks personal access token", re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b")),
-    ("a Databricks OAuth secret", re.compile(r"\bdose[0-9a-f]{32}\b")),
-    ("an OpenAI or Anthropic API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{24,}")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("an AWS access key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-]
-SECRET_WORDS = r"password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential"
-KEY_VALUE = re.compile(
-    rf"""^\s*-?\s*["']?(?P<key>[A-Za-z0-9_.-]*(?:{SECRET_WORDS})[A-Za-z0-9_.-]*)["']?\s*[:=]\s*(?P<value>.+?)\s*,?\s*$""",
-    re.IGNORECASE)
-# Keys that name where a secret lives rather than hold it (`TOKEN_HEADER`, `secret_scope`, `API_KEY_ENV`).
-NAMES_A_PLACE = re.compile(r"(?:header|name|env|var|variable|path|file|url|scope|type|field|prefix|id)$", re.IGNORECASE)
-KEY_VALUE_SUFFIXES = {".py", ".yml", ".yaml", ".toml", ".json", ".cfg", ".ini", ".conf", ".sh", ".txt", ".md"}
-NOT_A_VALUE = re.compile(r"""^(?:\$\{|\{\{|<|os\.|getenv|environ|\[|\{|\(|None$|null$|~$|true$|false$|[-+]?\d+(?:\.\d+)?$)""",
-                         re.IGNORECASE)
-ALWAYS_SKIPPED = {".git", ".venv", "node_modules", "__pycache__", ".databricks"}
-LARGEST_SCANNED = 2_000_000
-
 
 def check_bundle(layout: MigrationLayout) -> list[Finding]:
     app_dir = layout.root
@@ -299,111 +278,10 @@ def dependency_agreement(layout: MigrationLayout) -> list[Finding]:
 
 # --- secrets ------------------------------------------------------------------------------------------------------
 
-def ignore_patterns(app_dir: Path) -> list[str]:
-    path = app_dir / ".gitignore"
-    if not path.is_file():
-        return []
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#") and not line.startswith("!")]
-
-
-def ignored(relative: str, patterns: list[str]) -> bool:
-    """A subset of .gitignore matching: enough for the patterns an app folder has (names, globs, folders)."""
-    parts = relative.split("/")
-    for raw in patterns:
-        pattern = raw.strip("/")
-        if "/" in pattern:
-            if fnmatch.fnmatch(relative, pattern) or relative.startswith(pattern + "/"):
-                return True
-        elif any(fnmatch.fnmatch(part, pattern) for part in parts):
-            return True
-    return False
-
-
-def committed_files(app_dir: Path) -> list[Path]:
-    patterns = ignore_patterns(app_dir)
-    found = []
-    for path in sorted(app_dir.rglob("*")):
-        relative = path.relative_to(app_dir).as_posix()
-        if not path.is_file() or ALWAYS_SKIPPED & set(relative.split("/")) or ignored(relative, patterns):
-            continue
-        found.append(path)
-    return found
-
-
-def masked(secret: str) -> str:
-    return f"{secret[:4]}… ({len(secret)} characters)"
-
-
-def literal_value(value: str, python: bool) -> str | None:
-    """The secret-looking literal in the right side of `key: value` / `key = value`, or None."""
-    value = re.split(r"\s+#", value, maxsplit=1)[0].strip().rstrip(",").strip()
-    quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-    if python and not quoted:
-        return None  # code, not a literal: `token = get_token()`
-    value = value[1:-1] if quoted else value
-    if not value or NOT_A_VALUE.match(value) or len(value) < 6:
-        return None
-    return value
-
-
 def secret_findings(app_dir: Path) -> list[Finding]:
-    findings = []
-    for path in committed_files(app_dir):
-        if path.stat().st_size > LARGEST_SCANNED:
-            continue
-        data = path.read_bytes()
-        if b"\0" in data:
-            continue
-        text = data.decode("utf-8", errors="replace")
-        relative = f"{app_dir.name}/{path.relative_to(app_dir).as_posix()}"
-        for number, line in enumerate(text.splitlines(), start=1):
-            for what, pattern in SECRET_PATTERNS:
-                match = pattern.search(line)
-                if match:
-                    findings.append(secret_finding(relative, number, f"{what} ({masked(match.group(0))})"))
-                    break
-            else:
-                if path.suffix in KEY_VALUE_SUFFIXES and path.name != "uv.lock":
-                    match = KEY_VALUE.match(line)
-                    value = (match and not NAMES_A_PLACE.search(match.group("key"))
-                             and literal_value(match.group("value"), path.suffix == ".py"))
-                    if value:
-                        findings.append(secret_finding(relative, number,
-                                                       f"a value for {match.group('key')!r} ({masked(value)})"))
-        if path.name in (BUNDLE_FILE, "app.yaml"):
-            findings += env_secret_findings(relative, text)
-    return findings
-
-
-def env_secret_findings(relative: str, text: str) -> list[Finding]:
-    """`env: [{name: API_TOKEN, value: ...}]` in databricks.yml or app.yaml: a literal secret in the config."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return []
-    findings = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            name, value = node.get("name"), node.get("value")
-            if (isinstance(name, str) and re.search(SECRET_WORDS, name, re.IGNORECASE) and isinstance(value, str)
-                    and literal_value(value, python=False)):
-                findings.append(secret_finding(relative, None, f"a literal value for env {name!r} ({masked(value)})"))
-            for item in node.values():
-                walk(item)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(data)
-    return findings
-
-
-def secret_finding(relative: str, line: int | None, what: str) -> Finding:
-    return Finding("RES113", "error", f"{relative}:{line}" if line else relative,
-                   f"{what} in a file that would be committed and deployed",
-                   "remove it; keep secrets in a `secret` app resource (read with `value_from`) or in .env for "
-                   "local runs, and rotate the credential if it was ever pushed")
+    """Secrets outside the migrated code (the code check reports those in agent_server/ as COD019)."""
+    return [Finding("RES113", "error", f"{app_dir.name}/{hit.relative}" + (f":{hit.line}" if hit.line else ""),
+                    f"{hit.what} in a file that would be committed and deployed",
+                    "remove it; keep secrets in a `secret` app resource (read with `value_from`) or in .env for "
+                    "local runs, and rotate the credential if it was ever pushed")
+            for hit in secrets.scan(app_dir) if not hit.in_code]

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
+from checks import secrets
 from checks.code_claims import check_code_claims
-from checks.probe_cache import cached_probe
 from checks.findings import Finding
+from checks.probe_cache import cached_probe
 from checks.user_credentials import user_credential_findings
+from scripts import processes
 from scripts.layout import MigrationLayout
 from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
@@ -37,19 +37,6 @@ CHAT_AGENT_ADAPTER = f"{PACKAGE}.chat_agent_adapter"
 # Where a path written on the original machine starts: home folders, the Databricks driver's disks.
 MACHINE_PATH = re.compile(r"^(/Users/|/home/|/root/|/dbfs/|/local_disk0/|/Workspace/|/databricks/driver|[A-Za-z]:[\\/])")
 MACHINE_PATH_IN_TEXT = re.compile(r"""(?:^|[\s"'=:])(/Users/|/home/|/dbfs/|/local_disk0/|/Workspace/)[^\s"']+""")
-SECRETS = {
-    "a Databricks personal access token": re.compile(r"\bdapi[0-9a-f]{32}(-\d+)?\b"),
-    "a Databricks OAuth secret": re.compile(r"\bdose[0-9a-f]{32}\b"),
-    "an OpenAI API key": re.compile(r"\bsk-(proj-)?[A-Za-z0-9_-]{20,}"),
-    "an AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    "a GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),
-    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "a hard-coded token or secret": re.compile(
-        r"""(?i)\b(databricks_token|api_key|client_secret|access_token|password)\b["']?\s*[:=]\s*["'][A-Za-z0-9_\-./+]{16,}["']"""),
-}
-# Never deployed (git-ignored by the scaffold) or not the app's own files.
-SKIPPED = {".git", ".venv", "node_modules", "__pycache__", ".env"}
-
 # Run in the app folder by a fresh interpreter: import the entry module, read MLflow's handler registry,
 # and say which top-level modules the app imports that cannot be found.
 IMPORT_PROBE = """
@@ -108,9 +95,8 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
 
 
 def run_import_probe(app: Path, modules: list[str]) -> dict:
-    completed = subprocess.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app, capture_output=True,
-                               text=True, timeout=IMPORT_TIMEOUT_SECONDS, env={**os.environ},
-                               start_new_session=True)
+    completed = processes.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app,
+                              timeout=IMPORT_TIMEOUT_SECONDS, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("PROBE "):
             return json.loads(line[len("PROBE "):])
@@ -122,7 +108,7 @@ def run_import_probe(app: Path, modules: list[str]) -> dict:
 def import_findings(app: Path, external: list[str]) -> list[Finding]:
     try:
         probe = cached_probe(app, IMPORT_PROBE, external, lambda: run_import_probe(app, external))
-    except subprocess.TimeoutExpired:
+    except processes.CommandTimedOut:
         return [Finding("COD012", "error", f"{app.name}/{ENTRY}",
                         f"importing agent_server.agent took more than {IMPORT_TIMEOUT_SECONDS}s",
                         "move slow work (model loads, network calls) out of import, or make it lazy")]
@@ -366,33 +352,10 @@ def machine_path_findings(app: Path, modules: dict[str, ParsedModule]) -> list[F
     return findings
 
 
-def _app_files(app: Path):
-    for root, folders, files in os.walk(app):
-        folders[:] = [folder for folder in folders if folder not in SKIPPED]
-        for name in files:
-            if name not in SKIPPED:
-                yield Path(root) / name
-
-
 def secret_findings(app: Path) -> list[Finding]:
-    findings = []
-    for path in _app_files(app):
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        if b"\0" in data[:4096] or len(data) > 5_000_000:
-            continue
-        text = data.decode("utf-8", errors="replace")
-        for number, line in enumerate(text.splitlines(), 1):
-            for what, pattern in SECRETS.items():
-                match = pattern.search(line)
-                if match:
-                    shown = match.group(0)[:8] + "…"
-                    findings.append(Finding(
-                        "COD019", "error", f"{app.name}/{path.relative_to(app).as_posix()}:{number}",
-                        f"{what} is written in the file ({shown}): it would be deployed with the app",
-                        "delete it, revoke it, and give the app the credential as a resource or secret "
-                        "(databricks.yml `value_from`); locally put it in .env, which is git-ignored"))
-                    break
-    return findings
+    """Secrets in the migrated code (the bundle check reports those elsewhere in the app as RES113)."""
+    return [Finding("COD019", "error", f"{app.name}/{hit.relative}" + (f":{hit.line}" if hit.line else ""),
+                    f"{hit.what} is written in the file: it would be deployed with the app",
+                    "delete it, revoke it, and give the app the credential as a resource or secret "
+                    "(databricks.yml `value_from`); locally put it in .env, which is git-ignored")
+            for hit in secrets.scan(app) if hit.in_code]

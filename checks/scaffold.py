@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from checks.findings import Finding
+from scripts.gitignore import env_is_ignored
 from scripts.layout import MigrationLayout
 
 # What a migration tool's checkout has and an app must not: it would be deployed with the app.
@@ -34,8 +35,7 @@ def check_scaffold(layout: MigrationLayout) -> list[Finding]:
                 "SCF004", "error", f"{app.name}/{name}",
                 "migration tooling inside the app folder: it would be deployed with the app",
                 f"move {name} out of the app folder; the app needs only what `migrate scaffold` wrote"))
-    gitignore = app / ".gitignore"
-    if gitignore.is_file() and ".env" not in gitignore.read_text(encoding="utf-8").split():
+    if (app / ".gitignore").is_file() and not env_is_ignored(app):
         findings.append(Finding("SCF005", "error", f"{app.name}/.gitignore", ".env is not git-ignored",
                                 "add a line `.env` to .gitignore: it holds local settings and must not be committed"))
     return findings

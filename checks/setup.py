@@ -7,7 +7,6 @@ dependencies of `pyproject.toml`, the README hatchling needs exists, and `.env` 
 
 from __future__ import annotations
 
-import fnmatch
 import tomllib
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from checks.findings import Finding
+from scripts.gitignore import env_is_ignored
 from scripts.layout import MigrationLayout
 
 MLFLOW_FLOOR = "3.17"
@@ -108,17 +108,25 @@ def mlflow_findings(app: Path, dependencies: list[str]) -> list[Finding]:
     return findings
 
 
-def carried_findings(layout: MigrationLayout, dependencies: list[str]) -> list[Finding]:
-    """Each original requirement is in pyproject.toml, or was left out for a reason setup knows."""
-    from scripts.setup import decide_dependencies, scaffold_dependencies
+def carried_findings(layout: MigrationLayout, dependencies: list[str], pyproject: dict) -> list[Finding]:
+    """Each original requirement is in pyproject.toml, or was left out for a reason setup knows (the user's
+    removal of a line setup wrote is one)."""
+    from scripts.setup_dependencies import (decide_dependencies, scaffold_dependencies, with_user_edits,
+                                            written_by_setup)
 
     source = layout.source / "requirements.txt"
     if not source.is_file():
         return []
     present = {canonicalize_name(Requirement(line).name) for line in dependencies}
     findings = []
-    for decision in decide_dependencies(source.read_text(encoding="utf-8").splitlines(), scaffold_dependencies()):
-        if decision.result is not None and decision.package not in present:
+    decisions = decide_dependencies(source.read_text(encoding="utf-8").splitlines(), scaffold_dependencies())
+    for decision in with_user_edits(decisions, dependencies, written_by_setup(pyproject)):
+        if decision.action == "yours" and decision.result is None:
+            findings.append(Finding(
+                "SET107", "warning", f"{layout.root.name}/pyproject.toml",
+                f"the agent's requirement {decision.requirement!r} is not in pyproject.toml: {decision.reason}",
+                "nothing to do if the agent runs without it; otherwise add it back to dependencies, then `uv lock`"))
+        elif decision.result is not None and decision.package not in present:
             findings.append(Finding(
                 "SET107", "error", f"{layout.root.name}/pyproject.toml",
                 f"the agent's requirement {decision.requirement!r} is not in pyproject.toml",
@@ -126,20 +134,12 @@ def carried_findings(layout: MigrationLayout, dependencies: list[str]) -> list[F
     return findings
 
 
-def env_ignored(app: Path) -> bool:
-    gitignore = app / ".gitignore"
-    if not gitignore.is_file():
-        return False
-    patterns = [line.strip().lstrip("/") for line in gitignore.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")]
-    return any(fnmatch.fnmatch(".env", pattern) for pattern in patterns if not pattern.startswith("!"))
-
-
 def check_setup(layout: MigrationLayout) -> list[Finding]:
     app = layout.root
     findings = dependency_findings(app)
     try:
-        project = tomllib.loads((app / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        pyproject = tomllib.loads((app / "pyproject.toml").read_text(encoding="utf-8"))
+        project = pyproject["project"]
     except (OSError, tomllib.TOMLDecodeError, KeyError):
         return findings  # already reported as SET109
     try:
@@ -147,14 +147,14 @@ def check_setup(layout: MigrationLayout) -> list[Finding]:
     except InvalidRequirement:
         return findings
     findings += mlflow_findings(app, dependencies)
-    findings += carried_findings(layout, dependencies)
+    findings += carried_findings(layout, dependencies, pyproject)
     readme = project.get("readme", "README.md")
     readme = readme if isinstance(readme, str) else readme.get("file", "README.md")
     if not (app / readme).is_file():
         findings.append(Finding("SET105", "error", f"{app.name}/{readme}",
                                 "the README pyproject.toml names is missing: hatchling cannot build the app",
                                 "run `migrate setup` (it writes one) or create the file"))
-    if not env_ignored(app):
+    if not env_is_ignored(app):
         findings.append(Finding("SET104", "error", f"{app.name}/.gitignore",
                                 ".env is not git-ignored: local settings and tokens would be committed",
                                 "add a line `.env` to .gitignore (`migrate setup` does it)"))

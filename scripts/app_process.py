@@ -12,13 +12,10 @@ the server as a grandchild, so stopping only the direct child would leave it beh
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,9 +23,10 @@ from pathlib import Path
 
 import httpx
 
+from scripts import processes
+
 LOCALHOST = "127.0.0.1"
 DEFAULT_START_TIMEOUT = 120.0
-STOP_GRACE_SECONDS = 5.0
 LOG_TAIL_LINES = 30
 # A Python traceback frame: `  File "/path/to/module.py", line 12, in <module>`
 TRACEBACK_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)')
@@ -128,19 +126,8 @@ def failed_frame(log_text: str, app_dir: Path | None = None) -> FailedFrame | No
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop the process's whole group: SIGTERM, then SIGKILL if it is still there after a grace period."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
-    # The leader may be gone while a grandchild (uv run → python) lingers in the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=STOP_GRACE_SECONDS)
+    """Stop the process's whole group (see `processes.stop`: SIGTERM, then SIGKILL; not interruptible)."""
+    processes.stop(process)
 
 
 def wait_until_healthy(process: subprocess.Popen, url: str, deadline: float) -> str | None:
@@ -157,23 +144,6 @@ def wait_until_healthy(process: subprocess.Popen, url: str, deadline: float) -> 
             if time.monotonic() > deadline:
                 return "deadline"
             time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt for the block, so `finally` clauses stop the server then too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -194,10 +164,8 @@ def serving(command: ServerCommand, *, port: int | None = None, start_timeout: f
         log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = command.argv(port)
         log = stack.enter_context(open(log_path, "w", encoding="utf-8"))
-        stack.enter_context(_sigterm_as_interrupt())
-        process = subprocess.Popen(argv, cwd=command.cwd, env=dict(command.env), stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        stack.callback(stop, process)
+        process = stack.enter_context(processes.running(argv, cwd=command.cwd, env=command.env, stdout=log,
+                                                        stderr=subprocess.STDOUT))
         if on_start is not None:
             on_start(process.pid, port)
         url = f"http://{LOCALHOST}:{port}"

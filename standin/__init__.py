@@ -4,8 +4,8 @@
         workspace.add_endpoint(standin.endpoint_json("my-agent", "main.agents.my_agent", "3"))
         subprocess.run([...], env=workspace.environ())
 
-The server runs as its own process (`python -m standin`), in its own process group, and is always
-stopped when the block ends, also on errors and Ctrl-C. Nothing in production imports this package: it
+The server runs as its own process (`python -m standin`), started and stopped by `scripts.processes` (its
+own process group, stopped when the block ends, also on errors and Ctrl-C). Nothing in production imports this package: it
 serves the offline demo, the tests and the benchmarks.
 """
 
@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import httpx
+
+from scripts import processes
 
 START_TIMEOUT_SECONDS = 30
 # Variables that would make databricks-sdk pick another workspace or a second auth method.
@@ -50,8 +50,7 @@ class Workspace:
 
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """A full environment for a subprocess: `base` (default os.environ) without any other workspace."""
-        base = os.environ if base is None else base
-        return {**{k: v for k, v in base.items() if k not in WORKSPACE_VARIABLES}, **self.env()}
+        return processes.child_environment(base=base, without=WORKSPACE_VARIABLES, overrides=self.env())
 
     def _put(self, path: str, body: dict) -> None:
         response = httpx.put(f"{self.url}/_standin/{path}", json=body,
@@ -154,32 +153,13 @@ def _read_ready_line(process: subprocess.Popen, log) -> dict:
     return json.loads(result["line"])
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop the server's whole process group: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @contextlib.contextmanager
 def running(latency_ms: float = 0.0) -> Iterator[Workspace]:
     """Start a stand-in on a free port for the length of the block."""
     token = "standin-" + secrets.token_hex(8)
     # The log goes to a file, not a pipe nobody reads: a full pipe would stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "standin", "--port", "0", "--token", token, "--latency-ms", str(latency_ms)],
-            stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-        )
-        try:
+        argv = [sys.executable, "-m", "standin", "--port", "0", "--token", token, "--latency-ms", str(latency_ms)]
+        with processes.running(argv, stdout=subprocess.PIPE, stderr=log) as process:
             ready = _read_ready_line(process, log)
             yield Workspace(url=ready["url"], token=token)
-        finally:
-            stop(process)

@@ -309,16 +309,41 @@ def test_the_server_script_must_exist(app):
 
 @pytest.mark.parametrize("name, text, flagged", [
     ("config.yaml", "password: hunter2-correct\n", True),
-    ("agent_server/settings.py", 'API_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"\n', True),
-    ("agent_server/settings.py", 'OPENAI_API_KEY = "abcdef123456"\n', True),
-    ("agent_server/settings.py", 'token = os.environ["DATABRICKS_TOKEN"]\nmax_tokens = 100\n', False),
-    ("agent_server/settings.py", 'TOKEN_HEADER = "x-forwarded-access-token"\n', False),
+    ("settings.py", 'API_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"\n', True),
+    ("settings.py", 'OPENAI_API_KEY = "abcdef123456"\n', True),
+    ("settings.py", 'token = os.environ["DATABRICKS_TOKEN"]\nmax_tokens = 100\n', False),
+    ("settings.py", 'TOKEN_HEADER = "x-forwarded-access-token"\n', False),
     ("notes.md", "Set `DATABRICKS_TOKEN=<your token>` in .env.\n", False),
     (".env", "DATABRICKS_TOKEN=dapi0123456789abcdef0123456789abcdef\n", False),  # git-ignored
 ])
 def test_secrets_in_committed_files(app, name, text, flagged):
     (app / name).write_text(text)
     assert ("RES113" in codes(app)) is flagged
+
+
+def test_one_secret_is_reported_once_whichever_check_scans_it(app):
+    """COD019 (code check) and RES113 (this check) share one scanner; each reports its own part of the app."""
+    from checks import secrets
+    from checks.code import secret_findings as code_secrets
+
+    (app / "agent_server" / "keys.py").write_text('DATABRICKS_TOKEN = "dapi0123456789abcdef0123456789abcdef"\n')
+    (app / "app.yaml").write_text("env:\n  - name: DB_URL\n    value: postgresql://agent:s3cr3tpw@db.example.com/x\n")
+    assert {hit.relative for hit in secrets.scan(app)} == {"agent_server/keys.py", "app.yaml"}
+    assert [finding.path for finding in code_secrets(app)] == [f"{app.name}/agent_server/keys.py:1"]
+    bundle = [finding for finding in check_bundle(MigrationLayout.for_app(app)) if finding.code == "RES113"]
+    assert [finding.path for finding in bundle] == [f"{app.name}/app.yaml:3"]
+    assert "a password in a URL" in bundle[0].message and "s3cr3tpw" not in bundle[0].message
+
+
+@pytest.mark.parametrize("line, flagged", [
+    ("url = 'postgresql://agent:s3cr3tpw@db.example.com/x'", True),
+    ("url = 'postgresql://agent:${DB_PASSWORD}@db.example.com/x'", False),
+    ("url = 'https://github.com/org/repo'", False),
+])
+def test_a_password_in_a_url_is_a_secret(line, flagged):
+    from checks.secrets import line_hit
+
+    assert (line_hit(line, Path("settings.py")) is not None) is flagged
 
 
 def test_a_literal_secret_env_value_in_the_bundle(app):

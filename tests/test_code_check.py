@@ -47,7 +47,7 @@ def test_file_level_problems_each_have_a_finding(tmp_path):
         "DATA = \"/Users/dev/projects/agent/data.csv\"\n\n\n"
         "def helper():\n    from code.helpers import format_answer\n    return format_answer\n\n\n"
         "class Leftover(ResponsesAgent):\n    def predict(self, request):\n        return None\n")
-    (app / "README.md").write_text("token: dapi" + "0123456789abcdef" * 2 + "\n")
+    (app / "agent_server" / "notes.md").write_text("token: dapi" + "0123456789abcdef" * 2 + "\n")
 
     findings = check_code(MigrationLayout.for_app(app))
     assert codes_at(findings) == {
@@ -56,7 +56,7 @@ def test_file_level_problems_each_have_a_finding(tmp_path):
         ("COD017", "bad-app/agent_server/leftover.py"),
         ("COD018", "bad-app/agent_server/leftover.py"),
         ("COD014", "bad-app/agent_server/leftover.py"),
-        ("COD019", "bad-app/README.md"),
+        ("COD019", "bad-app/agent_server/notes.md"),
     }
     assert all(finding.fix for finding in findings)
     secret = next(finding for finding in findings if finding.code == "COD019")

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import pytest
 import yaml
 
 from checks.code import check_code
-from scripts import atomic
+from scripts import atomic, processes
 from scripts.code_migration import migrate_code
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
@@ -377,9 +376,8 @@ def test_the_faq_example_keeps_its_config_and_lists_its_httpx_calls_in_async_mod
 
 def serve(app: Path, env: dict):
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "agent_server.start_server", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=app, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = processes.start([sys.executable, "-m", "agent_server.start_server", "--host", "127.0.0.1",
+                               "--port", str(port)], cwd=app, env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if process.poll() is not None:
@@ -389,7 +387,7 @@ def serve(app: Path, env: dict):
                 return process, base
         except httpx.HTTPError:
             time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
+    processes.stop(process)
     raise AssertionError("the server did not answer /health")
 
 
@@ -424,8 +422,7 @@ def test_migrated_app_answers_its_input_example(tmp_path, agent, mode, monkeypat
             assert not any("error" in payload for payload in payloads), payloads
             assert any(payload.get("type") == "response.output_item.done" for payload in payloads)
         finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            processes.stop(process)
 
 
 @pytest.mark.e2e
@@ -452,8 +449,7 @@ def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, monkey
                 payloads = [json.loads(line[6:]) for line in events.iter_lines()
                             if line.startswith("data: ") and line != "data: [DONE]"]
         finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            processes.stop(process)
     done = [payload["item"] for payload in payloads if payload["type"] == "response.output_item.done"]
     deltas = [payload for payload in payloads if payload["type"] == "response.output_text.delta"]
     assert [item["type"] for item in done] == ["function_call", "function_call_output", "message"]

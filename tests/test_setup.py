@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from checks.setup import check_setup
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.scaffold import scaffold
-from scripts.setup import decide_dependencies, merged_dependencies, merged_env, scaffold_dependencies, setup
+from scripts.setup import setup
+from scripts.setup_dependencies import decide_dependencies, merged_dependencies, scaffold_dependencies
+from scripts.setup_env import fill_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resources"
 ORIGINAL_REQUIREMENTS = "mlflow==3.17.2\ncloudpickle==3.1.3\nhttpx==0.28.1\n"
@@ -79,14 +82,23 @@ def test_merging_keeps_the_users_own_entries_and_is_stable():
     assert merged_dependencies(merged, decisions) == merged
 
 
-def test_env_never_overwrites_what_the_user_set():
-    example = "# comment\nDATABRICKS_CONFIG_PROFILE=DEFAULT\nMLFLOW_EXPERIMENT_ID=\n"
-    current = "DATABRICKS_CONFIG_PROFILE=work\nMLFLOW_EXPERIMENT_ID=\nMY_OWN=1\n"
-    text, acted = merged_env(example, current, {"MLFLOW_EXPERIMENT_ID": "42", "DATABRICKS_CONFIG_PROFILE": "other"})
+def test_env_never_overwrites_what_the_user_set(tmp_path):
+    (tmp_path / ".env.example").write_text("# comment\nDATABRICKS_CONFIG_PROFILE=DEFAULT\nMLFLOW_EXPERIMENT_ID=\n")
+    (tmp_path / ".env").write_text("DATABRICKS_CONFIG_PROFILE=work\nMLFLOW_EXPERIMENT_ID=\nMY_OWN=1\n")
+    state, acted = fill_env(tmp_path, {"MLFLOW_EXPERIMENT_ID": "42", "DATABRICKS_CONFIG_PROFILE": "other"})
+    text = (tmp_path / ".env").read_text()
     assert "DATABRICKS_CONFIG_PROFILE=work" in text and "MLFLOW_EXPERIMENT_ID=42" in text and "MY_OWN=1" in text
-    assert acted == {"DATABRICKS_CONFIG_PROFILE": "kept", "MLFLOW_EXPERIMENT_ID": "filled"}
-    again, _ = merged_env(example, text, {"MLFLOW_EXPERIMENT_ID": "43"})
-    assert "MLFLOW_EXPERIMENT_ID=42" in again  # now the user's (or an earlier run's) value: kept
+    assert state == "updated" and acted == {"DATABRICKS_CONFIG_PROFILE": "kept", "MLFLOW_EXPERIMENT_ID": "filled"}
+    fill_env(tmp_path, {"MLFLOW_EXPERIMENT_ID": "43"})
+    assert "MLFLOW_EXPERIMENT_ID=42" in (tmp_path / ".env").read_text()  # now the user's (or an earlier run's)
+
+
+def test_an_env_value_equal_to_the_one_setup_wants_is_no_finding(tmp_path):
+    """Issue 14: SET005 warned "keeps your value, not 'work'" when .env already held `work`."""
+    (tmp_path / ".env.example").write_text("DATABRICKS_CONFIG_PROFILE=DEFAULT\n")
+    (tmp_path / ".env").write_text("DATABRICKS_CONFIG_PROFILE=work\n")
+    state, acted = fill_env(tmp_path, {"DATABRICKS_CONFIG_PROFILE": "work"})
+    assert (state, acted) == ("unchanged", {"DATABRICKS_CONFIG_PROFILE": "unchanged"})
 
 
 def test_setup_offline_locks_writes_env_and_passes_its_check(tmp_path):
@@ -116,6 +128,30 @@ def test_an_unresolvable_requirement_surfaces_uvs_message_and_the_package(tmp_pa
     assert error.value.code == "SET010"
     assert "agent-migrate-no-such-package-xyz" in error.value.message
     assert "not found in the package registry" in error.value.message or "no version" in error.value.message
+
+
+def test_setup_keeps_the_users_edit_after_a_requirement_that_cannot_resolve(tmp_path):
+    """Issue 14: SET010 said to change the line in pyproject.toml, and setup put the original line back."""
+    missing = "agent-migrate-no-such-package-xyz"
+    app = make_app(tmp_path, requirements=f"httpx==0.28.1\n{missing}==9.9.9\n")
+    with pytest.raises(MigrateError) as error:
+        setup(tmp_path, app, None, False)
+    assert error.value.code == "SET010" and "setup keeps your edit" in error.value.fix
+    pyproject = app / "pyproject.toml"
+    text = pyproject.read_text()
+    assert f'"{missing}==9.9.9",\n' in text
+    # The user follows the fix: removes the package that does not exist and pins httpx differently.
+    pyproject.write_text(text.replace(f'"{missing}==9.9.9",\n', "").replace('"httpx==0.28.1",', '"httpx==0.27.2",'))
+    report = setup(tmp_path, app, None, False)
+    decided = {decision["package"]: decision for decision in report.payload["decisions"]}
+    assert decided[missing]["action"] == "yours" and decided[missing]["result"] is None
+    assert decided["httpx"]["action"] == "yours" and decided["httpx"]["result"] == "httpx==0.27.2"
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    assert not [line for line in dependencies if missing in line] and "httpx==0.27.2" in dependencies
+    removed = [finding for finding in check_setup(MigrationLayout.for_app(app)) if finding.code == "SET107"]
+    assert [(finding.severity, missing in finding.message) for finding in removed] == [("warning", True)]
+    again = setup(tmp_path, app, None, False)  # stable: the user's choice stays, nothing rewritten
+    assert again.payload["files"]["pyproject.toml"] == "unchanged"
 
 
 def test_a_requirements_txt_listing_packages_is_not_replaced_without_force(tmp_path):

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -367,6 +368,38 @@ def test_sigterm_stops_the_server_too(tmp_path):
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     assert group_is_gone(pid)
+
+
+def test_ctrl_c_twice_during_cleanup_still_kills_a_server_that_ignores_sigterm(tmp_path):
+    """Issue 14: two Ctrl-C 1 s apart while the agent hangs left the app server orphaned, holding its port."""
+    workdir = fake_app(tmp_path)
+    marker = tmp_path / "request-received"
+    env = {**os.environ, "FAKE_APP_BEHAVIOUR": "hang_ignoring_sigterm", "FAKE_APP_MARKER": str(marker)}
+    process = subprocess.Popen([sys.executable, "-m", "scripts.cli", "smoke", "--workdir", str(workdir), "--python",
+                                sys.executable, "--start-timeout", "60", "--parity", "off"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "server started" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+        pid, port = map(int, re.search(r"server started \(pid (\d+), port (\d+)", line).groups())
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists()
+        process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert group_is_gone(pid)
+        # Nothing listens on the port any more (a bind may still wait out TIME_WAIT of the cut connection).
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        process.kill()
+        if pid is not None and not group_is_gone(pid):
+            os.killpg(pid, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------------------------------------- the check

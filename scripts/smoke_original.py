@@ -1,0 +1,108 @@
+"""The original model's answer to the smoke request, for the parity comparison.
+
+`mlflow.pyfunc.load_model` on original_mlflow_model/ runs in its own interpreter (the app's, or --python),
+in its own process group, at the same time as the app's server starts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from scripts import app_process, processes
+from scripts.layout import MigrationLayout
+
+ORIGINAL_TIMEOUT = 600.0
+
+# Runs in its own interpreter (the app's or the one given): loads the original model the way Model Serving
+# does (MLflow's code-model loader puts code/ on sys.path) and records predict and predict_stream.
+ORIGINAL_RUNNER = """
+import json, sys
+import mlflow.pyfunc
+model_dir, request_path, output_path = sys.argv[1:4]
+request = json.load(open(request_path))
+model = mlflow.pyfunc.load_model(model_dir)
+answer = model.predict(request)
+try:
+    events = list(model.predict_stream(request))
+except NotImplementedError:  # a ChatAgent without predict_stream of its own
+    events = None
+def plain(value):
+    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
+json.dump({"format": "chat_agent" if "messages" in request else "responses", "invoke": plain(answer),
+           "stream": None if events is None else [plain(event) for event in events]}, open(output_path, "w"))
+"""
+
+
+
+def original_python(app_dir: Path, python: Path | None) -> Path:
+    """The interpreter for the original model: --python, else the app's uv environment, else this one."""
+    if python is not None:
+        return python
+    app_python = app_dir / ".venv" / "bin" / "python"
+    return app_python if app_python.exists() else Path(sys.executable)
+
+
+class OriginalRun:
+    """predict and predict_stream of original_mlflow_model/ in a separate process.
+
+    Started before the app's server so the two load MLflow and the agent at the same time (on a small machine
+    that halves the step's wait); `answer()` waits for it, and leaving the `with` block always stops it.
+    """
+
+    def __init__(self, layout: MigrationLayout, request: dict, python: Path):
+        self._scratch = tempfile.TemporaryDirectory(prefix="migrate-original-")
+        scratch_dir = Path(self._scratch.name)
+        (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
+        self._answer_path = scratch_dir / "answer.json"
+        self._log_path = scratch_dir / "original.log"
+        argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
+                str(self._answer_path)]
+        # This environment plus the app's .env (without overriding it), so both sides reach the same workspace.
+        environment = processes.child_environment(dotenv=layout.root / ".env")
+        with open(self._log_path, "w", encoding="utf-8") as log:
+            # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
+            self._process = processes.start(argv, cwd=scratch_dir, env=environment, stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def answer(self) -> dict:
+        """{invoke, stream} as the original answered, or {error}."""
+        try:
+            self._process.wait(timeout=ORIGINAL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return {"error": f"predict did not finish within {ORIGINAL_TIMEOUT:.0f}s"}
+        if self._process.returncode != 0:
+            tail = app_process.read_tail(self._log_path, 15)
+            return {"error": f"exit code {self._process.returncode}: " + "\n".join(tail)}
+        return json.loads(self._answer_path.read_text(encoding="utf-8"))
+
+    def __enter__(self) -> OriginalRun:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        processes.stop(self._process)
+        self._scratch.cleanup()
+
+
+def parity_skipped(layout: MigrationLayout, parity: str) -> str | None:
+    """Why the original is not run, or None when it is."""
+    if parity == "off":
+        return "--parity off"
+    if not (layout.original / "MLmodel").is_file():
+        return f"no {layout.relative(layout.original)}/MLmodel next to the app"
+    return None
+
+
+def parity_record(original: OriginalRun | None, skipped: str | None, answered: bool) -> dict:
+    if skipped is not None:
+        return {"status": "skipped", "reason": skipped, "original": None, "error": None}
+    if not answered:
+        return {"status": "skipped", "reason": "the app did not answer", "original": None, "error": None}
+    print("waiting for the original model's answer to the same request", file=sys.stderr)
+    answer = original.answer()
+    if "error" in answer:
+        return {"status": "failed", "reason": None, "original": None, "error": answer["error"]}
+    return {"status": "ran", "reason": None, "original": answer, "error": None}
