@@ -17,7 +17,7 @@ from pathlib import Path
 
 from checks.findings import Finding
 from scripts.layout import MigrationLayout
-from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
+from scripts.model.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
 PACKAGE = "agent_server"
 ENTRY = f"{PACKAGE}/agent.py"

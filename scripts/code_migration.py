@@ -27,7 +27,7 @@ from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
-from scripts.transform.blocking import blocking_calls, parse_app_modules
+from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
                                        plan_code_tree, rewrite_module)
 

@@ -27,7 +27,7 @@ from scripts.code_migration import migrate_code
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.scaffold import scaffold
-from scripts.transform.blocking import blocking_calls, parse_app_modules
+from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"

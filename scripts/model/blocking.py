@@ -13,6 +13,9 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.model.imports import import_aliases, package_of
+from scripts.model.names import dotted_name
+
 LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
                      "databricks_langchain"}
 ASYNC_EQUIVALENT = {
@@ -43,39 +46,6 @@ class BlockingCall:
         return f"replace `{self.call}` with {ASYNC_EQUIVALENT[self.kind]}"
 
 
-def dotted_name(node: ast.AST) -> str | None:
-    parts = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        elif isinstance(node, ast.Call):
-            node = node.func
-        elif isinstance(node, ast.Name):
-            parts.append(node.id)
-            return ".".join(reversed(parts))
-        else:
-            return None
-
-
-def import_aliases(tree: ast.Module, module: str) -> dict[str, str]:
-    """Local name → the dotted name it was imported as (relative imports resolved against `module`)."""
-    aliases: dict[str, str] = {}
-    package = module.split(".")[:-1]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package[: len(package) - node.level + 1] if node.level > 1 else package
-                base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-    return aliases
-
-
 @dataclass
 class ParsedModule:
     name: str  # agent_server.helpers
@@ -90,7 +60,7 @@ class ParsedModule:
 
 def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False) -> ParsedModule:
     """What the blocking-call search needs to know of one parsed module (`name` is its dotted import name)."""
-    aliases = import_aliases(tree, f"{name}.__init__" if is_package else name)
+    aliases = import_aliases(tree, package_of(name, is_package))
     functions: dict[str, ast.AST] = {}
     instances: dict[str, str] = {}
     for node in tree.body:
