@@ -24,10 +24,11 @@ from libcst.codemod.visitors import AddImportsVisitor
 from checks.findings import Finding
 from scripts import atomic
 from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, find_app
+from scripts.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
 from scripts.model.blocking import blocking_calls, parse_app_modules
+from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
                                        plan_code_tree, rewrite_module)
 
@@ -59,49 +60,6 @@ def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------- the download
-
-
-@dataclass(frozen=True)
-class OriginalModel:
-    root: Path
-    entry: Path
-    task: str | None
-    artifact_keys: dict[str, str]  # MLmodel artifacts key → path under artifacts/
-    model_config: dict | None  # MLmodel python_function.config: what `log_model(model_config=...)` stored
-
-
-def read_original(layout: MigrationLayout) -> OriginalModel:
-    root = layout.original
-    mlmodel_path = root / "MLmodel"
-    if not mlmodel_path.is_file():
-        raise MigrateError(f"no {layout.relative(mlmodel_path)}: the download is missing",
-                           "run `migrate download` in the working directory first", code="COD001")
-    mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
-    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
-    code_path = pyfunc.get("model_code_path")
-    if not code_path:
-        pickled = (root / "python_model.pkl").exists()
-        raise MigrateError(
-            "the model was not logged from code (MLmodel has no python_function.model_code_path"
-            + ("; it holds a pickled python_model.pkl)" if pickled else ")"),
-            "log the agent again as models-from-code (`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`), "
-            "register and serve that version, then download it; a pickled agent has no source to migrate",
-            code="COD001")
-    entry = root / Path(str(code_path).replace("\\", "/")).name
-    if not entry.is_file():
-        raise MigrateError(f"the entry file {entry.name} named by MLmodel is not in {layout.relative(root)}/",
-                           "download the model again with `migrate download --force`", code="COD001")
-    keys = {}
-    for key, value in (pyfunc.get("artifacts") or {}).items():
-        path = str((value or {}).get("path", "")).replace("\\", "/")
-        if path.startswith(f"{ARTIFACTS_DIR}/"):
-            keys[key] = path[len(ARTIFACTS_DIR) + 1:]
-    config = pyfunc.get("config")
-    return OriginalModel(root, entry, (mlmodel.get("metadata") or {}).get("task"), keys,
-                         config if isinstance(config, dict) else None)
-
-
 # ---------------------------------------------------------------------------------------------------- the entry module
 
 
@@ -121,16 +79,15 @@ def _pick(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
-    rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
+def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
+    shown = f"{ORIGINAL_DIR}/{original.entry.name}"
+    source = read_python(original.entry, shown)
+    try:
+        rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
+    except cst.ParserSyntaxError as error:
+        raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
-    location = agent_class.locate_agent(module)
-    if location is None:
-        raise MigrateError(
-            f"no agent class in {original.entry.name}: no `mlflow.models.set_model(...)` names one and no class "
-            f"derives from ResponsesAgent",
-            f"make {original.entry.name} end with `mlflow.models.set_model(MyAgent())` in the original, or migrate "
-            f"the file by hand into agent_server/agent.py", code="COD002")
+    location = agent_class.locate_agent(module, original.agent)
     taken = agent_class.all_names(module)
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
@@ -150,7 +107,7 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
         except agent_class.NotExtractable as reason:
             agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
                                      original.model_config is not None)
-            if not agent_class.defines_method(module, location, "predict_stream"):
+            if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
@@ -179,8 +136,11 @@ def planned_files(original: OriginalModel, tree: CodeTree, entry_code: str) -> t
     for source, target in tree.files.items():
         data = (original.root / source).read_bytes()
         if target.endswith(".py"):
-            rewrite = rewrite_module(data.decode("utf-8"), tree, original.artifact_keys, target,
-                                     original.model_config is not None)
+            text = read_python(original.root / source, f"{ORIGINAL_DIR}/{source}")
+            try:
+                rewrite = rewrite_module(text, tree, original.artifact_keys, target, original.model_config is not None)
+            except cst.ParserSyntaxError as error:
+                raise syntax_error(error, f"{ORIGINAL_DIR}/{source}") from error
             rewrites.append((target, rewrite))
             data = rewrite.code.encode("utf-8")
         files[target] = data
@@ -254,7 +214,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     report = StepReport(step=STEP, inputs={"mode": mode, "app": layout.relative(app_dir), "force": force})
     original = read_original(layout)
     tree = plan_code_tree(original.root / "code")
-    entry, entry_rewrite = transform_entry(original.entry.read_text(encoding="utf-8"), original, tree, mode)
+    entry, entry_rewrite = transform_entry(original, tree, mode)
     files, sources, rewrites = planned_files(original, tree, entry.code)
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
