@@ -125,6 +125,16 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     return EntryModule(module.code, agent, plan), rewrite
 
 
+def served_methods(plan: handlers.HandlerPlan) -> list[str]:
+    """The agent's methods the handlers call (async invoke collects the stream instead of calling predict)."""
+    if plan.refuse is not None:
+        return []
+    served = ["predict_stream"] if plan.predict_stream else []
+    if plan.predict and not (plan.mode == "async" and plan.predict_stream):
+        served.insert(0, "predict")
+    return served
+
+
 # ---------------------------------------------------------------------------------------------------- files
 
 
@@ -321,6 +331,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         "entry_module": ENTRY_PATH,
         "wrapper_reason": agent.reasons[0] if agent.reasons else None,
         "handlers": {"invoke": entry.plan.invoke_name, "stream": entry.plan.stream_name},
+        "served_methods": served_methods(entry.plan),
         "predict_calls_predict_stream": agent.predict_calls_stream,
         "state": agent.state,
         "functions": agent.functions,

@@ -366,6 +366,7 @@ def test_the_faq_example_keeps_its_config_and_lists_its_httpx_calls_in_async_mod
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
     workdir = downloaded_example("faq_agent")
+    write_report(*analyze(workdir))
     scaffold(workdir, APP, force=False)
     migrate_code(workdir, None, "sync", force=False)
     package = workdir / APP / "agent_server"

@@ -1,0 +1,115 @@
+"""One reading of the model: analyze and code name the same agent class, entry file and handlers, for every
+fixture agent and example; what neither can migrate is a finding, never a traceback."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.analyze import analyze
+from scripts.code_migration import migrate_code
+from scripts.errors import MigrateError
+from scripts.reports import write_report
+from scripts.scaffold import scaffold
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+MODELS = sorted([*(TESTS / "fixtures" / "agents").iterdir(), *(TESTS / "fixtures" / "analyze").iterdir()])
+EXAMPLES = sorted(path for path in (ROOT / "examples").iterdir() if (path / "log_model.py").is_file())
+APP = "one-app"
+
+
+@pytest.fixture(autouse=True)
+def workspace_env(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "not-a-real-token")
+
+
+def as_download(example: Path, target: Path) -> None:
+    """An example laid out as MLflow downloads it (entry at the root, code/, artifacts/), without logging it."""
+    shutil.copytree(example, target, ignore=shutil.ignore_patterns("log_model.py", "config.yml", "__pycache__"))
+    flavor = {"loader_module": "mlflow.pyfunc.loaders.code_model", "model_code_path": f"/src/{example.name}/agent.py",
+              "python_version": "3.11.7"}
+    if (example / "code").is_dir():
+        flavor["code"] = "code"
+    if (example / "artifacts").is_dir():
+        flavor["artifacts"] = {path.stem: {"path": f"artifacts/{path.name}", "uri": str(path)}
+                               for path in sorted((example / "artifacts").iterdir())}
+    if (example / "config.yml").is_file():
+        flavor["config"] = yaml.safe_load((example / "config.yml").read_text())
+    mlmodel = {"flavors": {"python_function": flavor}, "metadata": {"task": "agent/v1/responses"},
+               "mlflow_version": "3.17.0"}
+    (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+
+
+def analyzed_workdir(tmp_path: Path, model: Path) -> tuple[Path, dict]:
+    workdir = tmp_path / "work"
+    if (model / "MLmodel").is_file():
+        shutil.copytree(model, workdir / "original_mlflow_model")
+    else:
+        as_download(model, workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    layout, report = analyze(workdir)
+    write_report(layout, report)
+    scaffold(workdir, APP, force=False)
+    return workdir, report.payload
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("model", MODELS + EXAMPLES, ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_analyze_and_code_name_the_same_class_entry_and_handlers(model, mode, tmp_path):
+    workdir, analysis = analyzed_workdir(tmp_path, model)
+    agent = analysis["agent_class"]
+    try:
+        report = migrate_code(workdir, None, mode, force=False)
+    except MigrateError as refused:
+        # What analyze could not name a class for, code refuses with a finding of its own; so is a name clash.
+        assert agent is None or analysis["model_kind"] != "models-from-code" or any(
+            item["syntax_error"] for item in analysis["source_files"]) or "already uses the name" in str(refused)
+        assert refused.code in ("COD001", "COD002", "COD021"), refused
+        return
+    assert agent is not None
+    payload = report.payload
+    assert payload["agent_class"] == agent["name"]
+    assert payload["entry_source"] == f"original_mlflow_model/{analysis['entry_file']['path']}"
+    present = {name for name, method in agent["methods"].items()
+               if name in ("predict", "predict_stream") and method["present"]}
+    served = set(payload["served_methods"])
+    if payload["transform"] == "not_converted":
+        assert served == set()
+        return
+    assert ("predict_stream" in served) == ("predict_stream" in present)
+    # A kept class may inherit predict from outside the model's files (the interface requires it).
+    assert "predict" not in served or "predict" in present or payload["transform"] in ("wrapper", "chat_wrapper")
+    assert served
+
+
+def test_the_leaf_class_is_migrated_not_its_base(tmp_path):
+    """Base(ResponsesAgent) then Leaf(Base) and a set_model of a factory: both steps take Leaf."""
+    workdir, analysis = analyzed_workdir(tmp_path, TESTS / "fixtures" / "agents" / "base_leaf")
+    assert analysis["agent_class"]["name"] == "Leaf"
+    report = migrate_code(workdir, None, "sync", force=False)
+    assert report.payload["agent_class"] == "Leaf"
+    assert report.payload["transform"] == "wrapper"  # Leaf derives from Base: an inheritance chain
+    entry = (workdir / APP / "agent_server" / "agent.py").read_text()
+    assert "AGENT = Leaf()" in entry and "mlflow.models.set_model(" not in entry
+
+
+def test_the_analyze_check_imports_no_step_module():
+    tree = ast.parse((ROOT / "checks" / "analysis.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("scripts.")} - {
+        "scripts.layout", "scripts.model.files", "scripts.model.mlmodel", "scripts.model.requirements"}
+
+
+def test_the_model_package_imports_no_step_module():
+    for path in (ROOT / "scripts" / "model").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scripts."):
+                assert node.module.startswith("scripts.model"), (path.name, node.module)
