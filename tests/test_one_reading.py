@@ -113,3 +113,72 @@ def test_the_model_package_imports_no_step_module():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("scripts."):
                 assert node.module.startswith("scripts.model"), (path.name, node.module)
+
+
+# ---------------------------------------------------------------------------------------------------- issue 14 rows
+
+
+def code_exit(workdir: Path, capsys) -> tuple[int, str]:
+    from scripts.cli import main
+
+    capsys.readouterr()
+    status = main(["code", "--mode", "sync", "--workdir", str(workdir)])
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("broken, where", [
+    ("flavors: [unclosed\n", "original_mlflow_model/MLmodel:1"),
+    ("flavors:\n  - python_function\n  - loader_module\n", "original_mlflow_model/MLmodel:1"),
+    ("artifact_path: agent\nflavors:\n  python_function: {loader_module: x\n", "original_mlflow_model/MLmodel:3"),
+])
+def test_code_on_an_unreadable_mlmodel_is_a_finding_with_file_and_line(broken, where, tmp_path, capsys):
+    workdir, _ = analyzed_workdir(tmp_path, TESTS / "fixtures" / "agents" / "stream_agent")
+    (workdir / "original_mlflow_model" / "MLmodel").write_text(broken)
+    status, err = code_exit(workdir, capsys)
+    assert status == 1, err
+    assert "[COD021]" in err and where in err
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda text: text.replace("def predict_stream(", "def predict_stream(:", 1), "not valid Python"),
+    (lambda text: text.replace("# ", "# caf\xe9 ", 1), "is not UTF-8"),
+])
+def test_code_on_an_agent_that_is_not_python_is_a_finding_with_file_and_line(damage, message, tmp_path, capsys):
+    workdir = tmp_path / "work"
+    shutil.copytree(TESTS / "fixtures" / "agents" / "stream_agent", workdir / "original_mlflow_model")
+    entry = workdir / "original_mlflow_model" / "agent.py"
+    damaged = damage(entry.read_text())
+    entry.write_bytes(damaged.encode("latin-1"))  # é as the single byte 0xe9, not UTF-8
+    line = next(number for number, text in enumerate(damaged.splitlines(), start=1)
+                if text not in entry.read_text(encoding="latin-1").splitlines() or "predict_stream(:" in text
+                or "caf\xe9" in text)
+    (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))
+    scaffold(workdir, APP, force=False)
+    status, err = code_exit(workdir, capsys)
+    assert status == 1, err
+    assert "[COD021]" in err and f"original_mlflow_model/agent.py:{line}" in err and message in err
+
+
+def test_a_code_module_that_is_not_utf8_is_a_finding_with_file_and_line(tmp_path, capsys):
+    workdir, _ = analyzed_workdir(tmp_path, TESTS / "fixtures" / "agents" / "subpackage")
+    module = next(path for path in sorted((workdir / "original_mlflow_model" / "code").rglob("*.py"))
+                  if path.read_text().strip())
+    module.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + module.read_bytes())
+    write_report(*analyze(workdir))  # valid Python (it declares its encoding), but not UTF-8
+    status, err = code_exit(workdir, capsys)
+    assert status == 1, err
+    relative = module.relative_to(workdir).as_posix()
+    assert "[COD021]" in err and f"{relative}:2" in err and "0xe9" in err
+
+
+def test_analyze_says_how_to_download_again(tmp_path):
+    workdir, _ = analyzed_workdir(tmp_path, TESTS / "fixtures" / "agents" / "stream_agent")
+    (workdir / "migration" / "reports" / "download.json").write_text(
+        '{"inputs": {"endpoint": "my-agent", "model_uri": null, "profile": "dev", "registry_uri": "databricks-uc"}}')
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: [unclosed\n")
+    with pytest.raises(MigrateError) as refused:
+        analyze(workdir)
+    assert refused.value.code == "ANA020"
+    assert (f"`migrate download --force --endpoint my-agent --profile dev --registry-uri databricks-uc "
+            f"--workdir {workdir.resolve()}`") in refused.value.fix

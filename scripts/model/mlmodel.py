@@ -42,7 +42,8 @@ def read_mlmodel(path: Path) -> dict:
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise UnreadableMLmodel(path, f"not UTF-8 text ({error.reason})", line) from error
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        # Where the broken construct starts (an unclosed `[`) says more than where the parser gave up.
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
         raise UnreadableMLmodel(path, f"not valid YAML: {problem}", mark.line + 1 if mark else None) from error
     if not isinstance(document, dict):
