@@ -18,8 +18,6 @@ from pathlib import Path
 
 import libcst as cst
 import yaml
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from checks.findings import Finding
 from scripts import atomic
@@ -27,6 +25,7 @@ from scripts.errors import MigrateError
 from scripts.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
+from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
@@ -115,13 +114,12 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
                                 plan.refuse)
     text = agent.module.code.rstrip("\n") + "\n" + builder.handler_source(plan)
     module = cst.parse_module(text)
-    context = CodemodContext()
-    for owner, name in [*agent.needs_imports, *builder.imports_for(plan)]:
+    needed = [*agent.needs_imports, *builder.imports_for(plan)]
+    for owner, name in needed:
         if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS) and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
-        AddImportsVisitor.add_needed_import(context, owner, name)
-    module = AddImportsVisitor(context).transform_module(module)
+    module = add_imports(module, needed)
     return EntryModule(module.code, agent, plan), rewrite
 
 

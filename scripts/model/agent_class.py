@@ -109,7 +109,7 @@ def set_model_calls(entry: SourceFile) -> list[SetModelCall]:
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             assigned[node.target.id] = node.value
     calls = []
-    for node in ast.walk(entry.tree):
+    for node in entry.nodes:
         if not (isinstance(node, ast.Call) and (dotted_name(node.func) or "").rsplit(".", 1)[-1] == "set_model"):
             continue
         argument = node.args[0] if node.args else next(

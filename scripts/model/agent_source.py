@@ -31,7 +31,7 @@ class _BlockingCallFinder(ast.NodeVisitor):
     def __init__(self, source: SourceFile):
         self.source = source
         self.module = parsed_module(source.tree, source.module or "__main__", source.path,
-                                    is_package=source.is_package)
+                                    is_package=source.is_package, nodes=source.nodes)
         self.functions: list[tuple[str, bool]] = []
         self.asynchronous: set[int] = set()
         self.sites: list[dict] = []

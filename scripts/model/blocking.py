@@ -58,9 +58,11 @@ class ParsedModule:
     http_clients: set[str] = field(default_factory=set)  # "client", "self.http": names holding a sync HTTP client
 
 
-def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False) -> ParsedModule:
+def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False,
+                  nodes: list[ast.AST] | None = None) -> ParsedModule:
     """What the blocking-call search needs to know of one parsed module (`name` is its dotted import name)."""
-    aliases = import_aliases(tree, package_of(name, is_package))
+    nodes = nodes if nodes is not None else list(ast.walk(tree))
+    aliases = import_aliases(nodes, package_of(name, is_package))
     functions: dict[str, ast.AST] = {}
     instances: dict[str, str] = {}
     for node in tree.body:
@@ -75,7 +77,7 @@ def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = Fal
             instances[node.targets[0].id] = node.value.func.id
     uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
     module = ParsedModule(name, path, tree, aliases, functions, instances, uses_langchain)
-    module.http_clients = http_client_names(module)
+    module.http_clients = http_client_names(module, nodes)
     return module
 
 
@@ -104,10 +106,10 @@ def resolved_name(written: str, module: ParsedModule) -> str:
     return f"{target}.{rest}" if rest else target
 
 
-def http_client_names(module: ParsedModule) -> set[str]:
+def http_client_names(module: ParsedModule, nodes: list[ast.AST]) -> set[str]:
     """Names a sync HTTP client is assigned to: module-level names, and `self.x` in any method."""
     names = set()
-    for node in ast.walk(module.tree):
+    for node in nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
                 resolved_name(dotted_name(node.value.func) or "", module) in HTTP_CLIENTS:
             for target in node.targets:

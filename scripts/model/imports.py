@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,14 +48,14 @@ def absolute_module(source: SourceFile, module: str, level: int) -> str | None:
     return resolve_relative(module, level, package or None)
 
 
-def import_aliases(tree: ast.Module, package: str | None) -> dict[str, str]:
+def import_aliases(nodes: Iterable[ast.AST], package: str | None) -> dict[str, str]:
     """Local name → what it was imported as (`sleep` → `time.sleep`, `RA` → `mlflow.pyfunc.ResponsesAgent`).
 
     Relative imports are made absolute from `package`, the file's `__package__` (`from .base import B` in
     `pkg/agent.py` → `pkg.base.B`); one that cannot be (in the entry file, which has none) keeps its dots.
     """
     aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -101,7 +102,7 @@ def local_imports(source: SourceFile, code_modules: dict[str, str]) -> list[dict
     if source.tree is None:
         return []
     edges = []
-    for node in ast.walk(source.tree):
+    for node in source.nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 target = resolve_local_module(alias.name, code_modules)
@@ -136,7 +137,7 @@ def import_sites(source: SourceFile) -> list[dict]:
     if source.tree is None:
         return []
     sites = []
-    for node in ast.walk(source.tree):
+    for node in source.nodes:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 sites.append({"module": alias.name, "line": node.lineno, "names": [], "level": 0})

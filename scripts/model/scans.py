@@ -40,7 +40,7 @@ def detect_frameworks(sources: list[SourceFile], local_top_level: set[str]) -> l
             evidence.setdefault(FRAMEWORK_MODULES[top], []).append(
                 {"path": source.path, "line": site["line"], "text": source.line(site["line"])})
         # databricks-sdk's `serving_endpoints.get_open_ai_client()` returns an `openai.OpenAI` client.
-        for node in ast.walk(source.tree) if source.tree else ():
+        for node in source.nodes:
             if isinstance(node, ast.Call) and (dotted_name(node.func) or "").endswith("get_open_ai_client"):
                 evidence.setdefault("openai", []).append(source.site(node))
     if not evidence:
@@ -76,7 +76,7 @@ def state_signals(source: SourceFile) -> list[dict]:
     def note(signal: str, node: ast.AST) -> None:
         found.setdefault((signal, node.lineno), source.site(node, signal=signal))
 
-    for node in ast.walk(source.tree):
+    for node in source.nodes:
         if isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 name = f"{node.module}.{alias.name}"
@@ -124,7 +124,7 @@ def artifact_access(source: SourceFile) -> list[dict]:
     if source.tree is None:
         return []
     sites = []
-    for node in ast.walk(source.tree):
+    for node in source.nodes:
         key = None
         if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
                 and node.value.attr == "artifacts"):
@@ -146,7 +146,7 @@ def user_credential_sites(source: SourceFile) -> list[dict]:
     if source.tree is None:
         return []
     lines: dict[int, dict] = {}
-    for node in ast.walk(source.tree):
+    for node in source.nodes:
         if (isinstance(node, ast.Name) and node.id == "ModelServingUserCredentials") or (
                 isinstance(node, ast.Attribute) and node.attr == "ModelServingUserCredentials") or (
                 isinstance(node, ast.ImportFrom) and any(alias.name == "ModelServingUserCredentials"

@@ -32,6 +32,7 @@ class SourceFile:
     tree: ast.Module | None = None
     syntax_error: SyntaxError | None = None
     aliases: dict[str, str] = field(default_factory=dict)
+    nodes: list[ast.AST] = field(default_factory=list)  # every node of `tree`, in ast.walk order
 
     def line(self, number: int) -> str:
         lines = self.text.splitlines()
@@ -64,5 +65,7 @@ def parse_source(root: Path, relative: str, module: str | None = None) -> Source
         source.syntax_error = SyntaxError(str(error), (relative, 1, 0, ""))
         return source
     package = package_of(module, source.is_package) if module else None
-    source.aliases = import_aliases(source.tree, package)
+    # Every scan reads this one flattened walk: a 2 MB file is walked once, not once per scan.
+    source.nodes = list(ast.walk(source.tree))
+    source.aliases = import_aliases(source.nodes, package)
     return source
