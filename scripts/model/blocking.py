@@ -13,22 +13,14 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.model.blocking_table import INSTEAD, kind_by_name
 from scripts.model.imports import import_aliases, package_of
 from scripts.model.names import dotted_name
 
 LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
                      "databricks_langchain"}
-ASYNC_EQUIVALENT = {
-    "sleep": "`await asyncio.sleep(...)`",
-    "http": "an `httpx.AsyncClient` created once at module level, with `await client.get/post(...)`",
-    "sync-client": "the async client (`AsyncOpenAI`, `AsyncDatabricksOpenAI`), created once at module level",
-    "llm-call": "an async client (`AsyncOpenAI`/`AsyncDatabricksOpenAI`) and `await ...create(...)` "
-                "(`async for` over a stream)",
-    "langchain-call": "the async method: `.ainvoke`/`.astream`/`.abatch`, awaited (`async for` for streams)",
-    "database": "an async driver (`psycopg.AsyncConnection`, `psycopg_pool.AsyncConnectionPool`)",
-    "process": "`asyncio.create_subprocess_exec(...)`",
-    "sync-iteration": "make the generator async (`async def` ... `yield`) and iterate it with `async for`",
-}
+# What to use instead of each kind of blocking call (the table of call patterns is blocking_table.py).
+ASYNC_EQUIVALENT = INSTEAD
 HTTP_CLIENTS = {"httpx.Client", "requests.Session", "requests.sessions.Session"}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
 
@@ -123,21 +115,15 @@ def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
     written = dotted_name(call.func) or ""
     name = resolved_name(written, module)
     top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
-    if name == "time.sleep":
-        return "sleep"
     # The module's own functions and clients only: `requests.get(url).json()` is one blocking call, not two.
-    if (top == "requests" and last in HTTP_METHODS | {"Session"}) or name == "urllib.request.urlopen" or (
-            top == "httpx" and last in {"get", "post", "put", "patch", "delete", "request", "stream", "Client"}):
-        return "http"
+    by_name = kind_by_name(name, written)
+    if by_name:
+        return by_name
     if "." in written and written.rsplit(".", 1)[0] in module.http_clients and last in HTTP_METHODS:
         return "http"
     # databricks-sdk's `serving_endpoints.get_open_ai_client()` returns a sync `openai.OpenAI`.
     if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI", "get_open_ai_client"}:
         return "sync-client"
-    if (top in {"psycopg", "psycopg2"} and last == "connect") or name == "psycopg_pool.ConnectionPool":
-        return "database"
-    if top == "subprocess":
-        return "process"
     if isinstance(call.func, ast.Attribute):
         parts = written.split(".")
         if last == "create" and {"completions", "responses", "embeddings"} & set(parts[:-1]):
