@@ -123,6 +123,21 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     return EntryModule(module.code, agent, plan), rewrite
 
 
+# Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
+LOOP_WORDS = (b"asyncio", b"run_until_complete", b"nest_asyncio")
+
+
+def request_path_roots(entry: EntryModule) -> list[tuple[str, str]]:
+    """The handlers and the agent's own methods they hand to worker threads (sync mode)."""
+    module = f"{APP_PACKAGE}.{ENTRY_MODULE}"
+    roots = [(module, entry.plan.invoke_name), (module, entry.plan.stream_name)]
+    for call in (entry.plan.predict, entry.plan.predict_stream):
+        if call:
+            owner, _, method = call.rpartition(".")
+            roots.append((module, f"{entry.agent.class_name}.{method}" if owner else method))
+    return roots
+
+
 def served_methods(plan: handlers.HandlerPlan) -> list[str]:
     """The agent's methods the handlers call (async invoke collects the stream instead of calling predict)."""
     if plan.refuse is not None:
@@ -245,11 +260,11 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     staged = build_agent_server(app_dir, files, stale)
     try:
         found_blocking = []
-        if mode == "async":
+        if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            roots = [(f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.invoke_name),
-                     (f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.stream_name)]
-            found_blocking = blocking_calls(modules, roots)
+            found_blocking = blocking_calls(modules, request_path_roots(entry))
+            if mode == "sync":  # worker threads may block; only starting or nesting a loop is wrong there
+                found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
         atomic.replace_dir(staged, app_dir / APP_PACKAGE)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -315,7 +330,12 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             f"in async mode invoke collects the stream's finished items",
             f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
             f"{entry.plan.invoke_name}"))
-    for site in found_blocking:
+    for site in [site for site in found_blocking if site.kind == "event-loop"]:
+        report.findings.append(Finding(
+            "COD022", "error", f"{app_name}/{site.path}:{site.line}",
+            f"`{site.call}` on the request path (in {site.function}): the app's server already runs an event "
+            f"loop, so this fails (`asyncio.run`) or deadlocks (nested loops) under load", site.fix))
+    for site in [site for site in found_blocking if site.kind != "event-loop"]:
         report.findings.append(Finding(
             "COD010", "warning", f"{app_name}/{site.path}:{site.line}",
             f"`{site.call}` blocks the event loop ({site.kind}, in {site.function})", site.fix))

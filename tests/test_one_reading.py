@@ -182,3 +182,26 @@ def test_analyze_says_how_to_download_again(tmp_path):
     assert refused.value.code == "ANA020"
     assert (f"`migrate download --force --endpoint my-agent --profile dev --registry-uri databricks-uc "
             f"--workdir {workdir.resolve()}`") in refused.value.fix
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_starting_an_event_loop_on_the_request_path_is_an_error_in_both_modes(mode, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(TESTS / "fixtures" / "agents" / "stream_agent", workdir / "original_mlflow_model")
+    entry = workdir / "original_mlflow_model" / "agent.py"
+    text = entry.read_text()
+    assert "    def predict_stream(" in text
+    entry.write_text("import asyncio\n" + text.replace(
+        "    def predict_stream(",
+        "    def warm_up(self):\n        return asyncio.run(asyncio.sleep(0))\n\n    def predict_stream(", 1))
+    text = entry.read_text()
+    # predict_stream (which invoke uses in both modes) calls the helper that starts a loop
+    def_end = text.index(":\n", text.index("    def predict_stream(")) + 1
+    entry.write_text(text[:def_end] + "\n        self.warm_up()" + text[def_end:])
+    (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))
+    scaffold(workdir, APP, force=False)
+    report = migrate_code(workdir, None, mode, force=False)
+    loops = [finding for finding in report.findings if finding.code == "COD022"]
+    assert loops and all(finding.severity == "error" for finding in loops), report.findings
+    assert "asyncio.run" in loops[0].message
