@@ -127,11 +127,11 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
 LOOP_WORDS = (b"asyncio", b"run_until_complete", b"nest_asyncio")
 
 
-def request_path_roots(entry: EntryModule) -> list[tuple[str, str]]:
-    """The handlers and the agent's own methods they hand to worker threads (sync mode)."""
+def request_path_roots(entry: EntryModule, in_threads: bool) -> list[tuple[str, str]]:
+    """The handlers, and the agent's own methods they hand to worker threads (sync mode, ChatAgent)."""
     module = f"{APP_PACKAGE}.{ENTRY_MODULE}"
     roots = [(module, entry.plan.invoke_name), (module, entry.plan.stream_name)]
-    for call in (entry.plan.predict, entry.plan.predict_stream):
+    for call in (entry.plan.predict, entry.plan.predict_stream) if in_threads else ():
         if call:
             owner, _, method = call.rpartition(".")
             roots.append((module, f"{entry.agent.class_name}.{method}" if owner else method))
@@ -262,8 +262,9 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            found_blocking = blocking_calls(modules, request_path_roots(entry))
-            if mode == "sync":  # worker threads may block; only starting or nesting a loop is wrong there
+            in_threads = mode == "sync" or entry.agent.mode == chat_agent.MODE
+            found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
+            if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
         atomic.replace_dir(staged, app_dir / APP_PACKAGE)
     except BaseException:
