@@ -94,9 +94,10 @@ def build_apps(workdir: Path, env: dict) -> dict[str, Path]:
     log(f"registering examples/{EXAMPLE} (logging a model takes a while)")
     registered = catalog.register_example(EXAMPLE, registry, env)
     where = ["--workdir", str(workdir)]
-    log("migrate download, scaffold, code (sync and async)")
+    log("migrate download, analyze, scaffold, code (sync and async)")
     migrate(["download", "--model-uri", registered["model_uri"], "--registry-uri", registered["registry_uri"],
              "--tracking-uri", registered["tracking_uri"], *where], env)
+    migrate(["analyze", *where], env)  # the code step migrates the class analyze found
     apps = {}
     for mode in ("sync", "async"):
         app = workdir / f"bench-{mode}"

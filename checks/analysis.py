@@ -1,48 +1,31 @@
-"""The analyze check: the report still describes the model it claims to, re-derived from the files.
+"""The analyze check: the report still describes the model it claims to, verified from the files themselves.
 
-With the download at hand (`original_mlflow_model/`), the analysis runs again and its key facts are compared
-with the report. From an app folder alone (a reviewer's pull request), the facts that the carried source
-copies hold are compared instead: the MLmodel copy (model kind, entry file, task, artifacts, resources, auth
-policy), requirements.txt, the input example, and the manifest's hashes of the analysed Python files.
+It never runs the analysis again (a step cannot vouch for itself): it reads the files the report names.
+With the download at hand (`original_mlflow_model/`): the MLmodel facts, the hash of every analysed file,
+the agent class and its methods at the lines the report gives, requirements and the input example. From
+an app folder alone (a reviewer's pull request): the same from the carried copies in `migration/source/`,
+with the manifest's hashes standing in for the Python files.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 from pathlib import Path
 
 from checks.findings import Finding
 from checks.schema_registry import validation_errors
 from scripts.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
+from scripts.model.files import CODE_DIR
+from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, read_mlmodel
+from scripts.model.requirements import read_requirements
+
+REQUIREMENTS = "requirements.txt"
+INPUT_EXAMPLE = "input_example.json"
 
 STEP = "analyze"
 RERUN = "re-run `migrate analyze` in the working directory (and carry the new report into the app)"
-
-
-def key_facts(payload: dict) -> dict:
-    """The facts a stale report would get wrong, in a form that compares with `==`."""
-    agent = payload.get("agent_class")
-    return {
-        "model_kind": payload.get("model_kind"),
-        "entry_file": payload.get("entry_file"),
-        "task": payload.get("task"),
-        "agent_class": None if agent is None else {
-            "name": agent["name"], "base": agent["base"], "path": agent["path"],
-            "methods": {name: {key: method.get(key) for key in ("present", "is_async", "calls_predict_stream")}
-                        for name, method in agent["methods"].items()},
-        },
-        "frameworks": sorted(framework["name"] for framework in payload.get("frameworks", [])),
-        "state": payload.get("state", {}).get("kinds"),
-        "code_modules": sorted(module["path"] for module in payload.get("code", {}).get("modules", [])),
-        "artifacts": mlmodel_artifacts(payload),
-        "resources": resource_keys(payload.get("resources", [])),
-        "auth_policy": auth_keys(payload.get("auth_policy")),
-        "requirements": requirement_lines(payload.get("requirements")),
-        "python_version": payload.get("python_version"),
-        "input_example": (payload.get("input_example") or {}).get("present"),
-        "source_files": {item["path"]: item["sha256"] for item in payload.get("source_files", [])},
-        "blocking_calls": len(payload.get("blocking_calls", [])),
-    }
 
 
 def mlmodel_artifacts(payload: dict) -> list:
@@ -76,18 +59,107 @@ def _short(value) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def compare_with_original(layout: MigrationLayout, payload: dict, report_path: str) -> list[Finding]:
-    """Run the analysis again on the download and compare the key facts."""
-    from scripts.analyze import analyze_model
-    from scripts.errors import MigrateError
+def compare_mlmodel(payload: dict, mlmodel_path: Path, against: str, report_path: str) -> list[Finding]:
+    facts = mlmodel_facts(read_mlmodel(mlmodel_path))
+    reported_entry = payload.get("entry_file")
+    expected = {
+        "model_kind": (payload.get("model_kind"), facts["model_kind"]),
+        "entry_file": ({key: reported_entry[key] for key in ("path", "model_code_path")} if reported_entry else None,
+                       facts["entry_file"]),
+        "task": (payload.get("task"), facts["task"]),
+        "artifacts": (mlmodel_artifacts(payload), [list(pair) for pair in facts["artifact_keys"]]),
+        "resources": (resource_keys(payload.get("resources", [])), resource_keys(facts["resources"])),
+        "auth_policy": (auth_keys(payload.get("auth_policy")), auth_keys(facts["auth_policy"])),
+        "python_version.mlmodel": ((payload.get("python_version") or {}).get("mlmodel"),
+                                   None if facts["mlmodel_python_version"] is None
+                                   else str(facts["mlmodel_python_version"])),
+    }
+    return [stale(report_path, fact, reported, found, against)
+            for fact, (reported, found) in expected.items() if reported != found]
 
+
+def compare_side_files(payload: dict, folder: Path, shown: str, report_path: str) -> list[Finding]:
+    """requirements.txt and the input example next to the MLmodel (the download or its copies)."""
+    findings = []
+    requirements = read_requirements(folder / REQUIREMENTS)
+    if requirements is not None and requirement_lines(payload.get("requirements")) != requirement_lines(requirements):
+        findings.append(stale(report_path, "requirements", requirement_lines(payload.get("requirements")),
+                              requirement_lines(requirements), f"{shown}/{REQUIREMENTS}"))
+    example_reported = (payload.get("input_example") or {}).get("present")
+    example_path = (payload.get("input_example") or {}).get("path") or INPUT_EXAMPLE
+    example_there = (folder / Path(example_path).name).is_file()
+    if example_reported is not None and example_there != example_reported:
+        findings.append(stale(report_path, "input_example.present", example_reported, example_there,
+                              f"{shown}/{Path(example_path).name}"))
+    return findings
+
+
+def compare_files(payload: dict, hashes: dict[str, str], against: str, report_path: str) -> list[Finding]:
+    """Every analysed file against `hashes` (path → sha256); Python files of code/ the report never saw."""
+    findings = []
+    reported = {item["path"]: item["sha256"] for item in payload.get("source_files", [])}
+    entry = payload.get("entry_file") or {}
+    if entry.get("sha256") and entry["path"] in hashes and hashes[entry["path"]] != entry["sha256"]:
+        findings.append(stale(report_path, "entry_file", entry["sha256"], hashes[entry["path"]], against))
+    for path, digest in reported.items():
+        if path not in hashes:
+            findings.append(Finding("ANA103", "error", report_path,
+                                    f"the analysed file {path} is not in {against}", RERUN))
+        elif hashes[path] != digest:
+            findings.append(Finding("ANA103", "error", report_path,
+                                    f"the analysed {path} differs from the one in {against} (sha256 mismatch)",
+                                    RERUN))
+    unseen = sorted(path for path in hashes if path.startswith(f"{CODE_DIR}/") and path.endswith(".py")
+                    and path not in reported)
+    if unseen and payload.get("model_kind") == "models-from-code":
+        findings.append(stale(report_path, "source_files", sorted(reported), sorted(reported) + unseen, against))
+    return findings
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file() and "__pycache__" not in path.parts}
+
+
+def definitions_at(root: Path, path: str) -> dict[int, str] | None:
+    """Line → name of every class and function defined in `root/path`; None when it cannot be parsed."""
     try:
-        fresh, _ = analyze_model(layout.original, layout.relative(layout.original))
-    except MigrateError as error:
-        return [Finding("ANA102", "error", layout.relative(layout.original), error.message, error.fix)]
-    reported, found = key_facts(payload), key_facts(fresh)
-    return [stale(report_path, fact, reported[fact], found[fact], f"{ORIGINAL_DIR}/")
-            for fact in reported if reported[fact] != found[fact]]
+        tree = ast.parse((root / path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return {node.lineno: node.name for node in ast.walk(tree)
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def compare_agent_class(payload: dict, root: Path, report_path: str) -> list[Finding]:
+    """The agent class and each method the report says is present are defined where it says."""
+    agent = payload.get("agent_class")
+    if agent is None:
+        return []
+    claims = [(agent["path"], agent["line"], agent["name"], "agent class")]
+    claims += [(method["path"], method["line"], name, f"method {agent['name']}.{name}")
+               for name, method in agent["methods"].items() if method.get("present")]
+    findings = []
+    for path, line, name, what in claims:
+        found = definitions_at(root, path)
+        if found is not None and found.get(line) != name:
+            findings.append(Finding("ANA104", "error", report_path,
+                                    f"the report's {what} is {name} at {path}:{line}, but {ORIGINAL_DIR}/{path} "
+                                    f"defines {found.get(line) or 'nothing'} there", RERUN))
+    return findings
+
+
+def compare_with_original(layout: MigrationLayout, payload: dict, report_path: str) -> list[Finding]:
+    """The download itself: MLmodel, every file's hash, the agent class where the report puts it."""
+    original = layout.original
+    shown = layout.relative(original)
+    try:
+        findings = compare_mlmodel(payload, original / MLMODEL, f"{shown}/{MLMODEL}", report_path)
+    except UnreadableMLmodel as error:
+        return [Finding("ANA102", "error", shown, str(error), RERUN)]
+    findings += compare_side_files(payload, original, shown, report_path)
+    findings += compare_files(payload, file_hashes(original), f"{ORIGINAL_DIR}/", report_path)
+    return findings + compare_agent_class(payload, original, report_path)
 
 
 def manifest_hashes(path: Path) -> dict[str, str]:
@@ -111,60 +183,21 @@ def manifest_hashes(path: Path) -> dict[str, str]:
 
 
 def compare_with_source_copies(layout: MigrationLayout, payload: dict, report_path: str) -> list[Finding]:
-    """From the app folder alone: the facts the carried MLmodel, requirements and input example hold."""
-    from scripts.analyze import INPUT_EXAMPLE, MLMODEL, REQUIREMENTS, mlmodel_facts, read_mlmodel, read_requirements
-    from scripts.errors import MigrateError
-
+    """From the app folder alone: the carried MLmodel, requirements and input example, the manifest's hashes."""
     source = layout.source
     shown = layout.relative(source)
     try:
-        mlmodel = read_mlmodel(source / MLMODEL)
-    except MigrateError:
+        findings = compare_mlmodel(payload, source / MLMODEL, f"{shown}/{MLMODEL}", report_path)
+    except UnreadableMLmodel:
         return [Finding("ANA102", "error", shown,
                         f"neither {ORIGINAL_DIR}/ nor an MLmodel copy in {shown}: nothing to check the report against",
                         "run `migrate check` where the download is, or carry migration/source/ into the app with "
                         "`migrate scaffold --force`")]
-    facts = mlmodel_facts(mlmodel)
-    against = f"{shown}/{MLMODEL}"
-    findings = []
-    reported_entry = payload.get("entry_file")
-    expected = {
-        "model_kind": (payload.get("model_kind"), facts["model_kind"]),
-        "entry_file": ({key: reported_entry[key] for key in ("path", "model_code_path")} if reported_entry else None,
-                       facts["entry_file"]),
-        "task": (payload.get("task"), facts["task"]),
-        "artifacts": (mlmodel_artifacts(payload), [list(pair) for pair in facts["artifact_keys"]]),
-        "resources": (resource_keys(payload.get("resources", [])), resource_keys(facts["resources"])),
-        "auth_policy": (auth_keys(payload.get("auth_policy")), auth_keys(facts["auth_policy"])),
-        "python_version.mlmodel": ((payload.get("python_version") or {}).get("mlmodel"),
-                                   None if facts["mlmodel_python_version"] is None
-                                   else str(facts["mlmodel_python_version"])),
-    }
-    for fact, (reported, found) in expected.items():
-        if reported != found:
-            findings.append(stale(report_path, fact, reported, found, against))
-
-    requirements = read_requirements(source / REQUIREMENTS)
-    if requirements is not None and requirement_lines(payload.get("requirements")) != requirement_lines(requirements):
-        findings.append(stale(report_path, "requirements", requirement_lines(payload.get("requirements")),
-                              requirement_lines(requirements), f"{shown}/{REQUIREMENTS}"))
-    example_reported = (payload.get("input_example") or {}).get("present")
-    example_copied = (source / INPUT_EXAMPLE).is_file()
-    if example_reported is not None and example_copied and not example_reported:
-        findings.append(stale(report_path, "input_example.present", example_reported, example_copied,
-                              f"{shown}/{INPUT_EXAMPLE}"))
-
+    findings += compare_side_files(payload, source, shown, report_path)
     hashes = manifest_hashes(source / SOURCE_MANIFEST)
-    for item in payload.get("source_files", []):
-        digest = hashes.get(item["path"])
-        if hashes and digest is None:
-            findings.append(Finding("ANA103", "error", report_path,
-                                    f"the analysed file {item['path']} is not in the download's manifest",
-                                    RERUN))
-        elif digest is not None and digest != item["sha256"]:
-            findings.append(Finding("ANA103", "error", report_path,
-                                    f"the analysed {item['path']} differs from the downloaded one (sha256 mismatch)",
-                                    RERUN))
+    if hashes:
+        manifest = f"the download's manifest ({shown}/{SOURCE_MANIFEST})"
+        findings += compare_files(payload, hashes, manifest, report_path)
     return findings
 
 

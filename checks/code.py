@@ -20,7 +20,7 @@ from checks.probe_cache import cached_probe
 from checks.user_credentials import user_credential_findings
 from scripts import processes
 from scripts.layout import MigrationLayout
-from scripts.transform.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
+from scripts.model.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
 PACKAGE = "agent_server"
 ENTRY = f"{PACKAGE}/agent.py"

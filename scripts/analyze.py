@@ -2,7 +2,7 @@
 
 It reads `original_mlflow_model/` (never writing to it): the MLmodel (model kind, entry file, task,
 artifacts, resources, auth policy), requirements.txt, python_env.yaml, the input example, and the Python
-source through `scripts.agent_source` (agent class, methods, state, frameworks, blocking calls). The
+source through `scripts.model` (agent class, methods, state, frameworks, blocking calls). The
 result is `migration/reports/analyze.json`, the contract the code and resources steps read
 (`checks/schemas/analyze.schema.json`). What needs the user's attention becomes an ANA finding.
 """
@@ -15,32 +15,29 @@ import sys
 from pathlib import Path
 
 import yaml
-from packaging.utils import canonicalize_name
-
 from checks.findings import Finding
-from scripts.agent_source import AgentSource, agent_classes_in_code, packages_of, read_agent_source
+from scripts.model.agent_class import agent_classes_in_code
+from scripts.model.agent_source import AgentSource, read_agent_source
+from scripts.model.files import packages_of
+from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
+                                   mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
+from scripts.model.requirements import parse_requirements, read_requirements
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
 from scripts.reports import StepReport, write_report
-from scripts.requirements import read_requirement_lines
 
 STEP = "analyze"
-MLMODEL = "MLmodel"
-PYFUNC = "python_function"
-CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
-PICKLED_MODEL = "python_model.pkl"
 REQUIREMENTS = "requirements.txt"
 PYTHON_ENV = "python_env.yaml"
 INPUT_EXAMPLE = "input_example.json"
 
-# MLflow's `mlflow.models.resources.ResourceType` (api_version "1").
-RESOURCE_TYPES = ("serving_endpoint", "lakebase", "vector_search_index", "function", "table", "uc_connection",
-                  "sql_warehouse", "genie_space", "app", "uc_model_service")
 # `metadata.task` MLflow writes for each agent interface.
 TASK_OF_BASE = {"ResponsesAgent": "agent/v1/responses", "ChatAgent": "agent/v2/chat", "ChatModel": "agent/v1/chat"}
 LEGACY_BASES = ("ChatAgent", "ChatModel")
 
-RERUN_DOWNLOAD = "run `migrate download` again to get a complete copy of the model"
+# `migrate download` refuses to replace a download without --force, so the fix names it.
+RERUN_DOWNLOAD = ("download the model again over the incomplete copy: `migrate download --force` with the same "
+                  "--endpoint (or --model-uri) and --workdir as the first download")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,152 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "entry file, agent class, framework, state, artifacts, resources, auth policy.")
 
 
-# ---------------------------------------------------------------------------------------------------- the MLmodel
-
-
-def read_mlmodel(path: Path) -> dict:
-    """The MLmodel file as a mapping; a missing or unreadable one is an error with the fix."""
-    if not path.is_file():
-        raise MigrateError(f"{path} is missing: this is not a complete MLflow model", RERUN_DOWNLOAD, code="ANA020")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise MigrateError(f"{path} is not valid YAML: {error}", RERUN_DOWNLOAD, code="ANA020") from error
-    if not isinstance(document, dict):
-        raise MigrateError(f"{path} is not an MLmodel mapping", RERUN_DOWNLOAD, code="ANA020")
-    return document
-
-
-def pyfunc_flavor(mlmodel: dict) -> dict:
-    flavors = mlmodel.get("flavors")
-    flavor = flavors.get(PYFUNC) if isinstance(flavors, dict) else None
-    return flavor if isinstance(flavor, dict) else {}
-
-
-def model_kind(mlmodel: dict) -> str:
-    """models-from-code (a source file), pickled (a cloudpickled PythonModel) or other (another flavor's loader)."""
-    flavor = pyfunc_flavor(mlmodel)
-    if flavor.get("model_code_path") or flavor.get("loader_module") == CODE_MODEL_LOADER:
-        return "models-from-code"
-    if flavor.get("python_model"):
-        return "pickled"
-    return "other"
-
-
-def entry_file_facts(mlmodel: dict) -> dict | None:
-    """The agent file: MLflow copies `model_code_path` to the artifact root under its own base name."""
-    original = pyfunc_flavor(mlmodel).get("model_code_path")
-    if not original:
-        return None
-    # The logged path is the logging machine's (POSIX or Windows): only its last part names the copy.
-    name = str(original).replace("\\", "/").rsplit("/", 1)[-1]
-    return {"path": name, "model_code_path": str(original)}
-
-
-def resource_entries(block: object, declared_in: str) -> list[dict]:
-    """`{api_version, databricks: {<type>: [{name, on_behalf_of_user?}]}}` as one entry per resource.
-
-    Types MLflow does not list (yet) are kept with `known: false`, so nothing the model declared is dropped.
-    """
-    if not isinstance(block, dict):
-        return []
-    entries = []
-    for provider, types in block.items():
-        if provider == "api_version" or not isinstance(types, dict):
-            continue
-        for resource_type, items in types.items():
-            for item in items if isinstance(items, list) else [items]:
-                name = item.get("name") if isinstance(item, dict) else item
-                on_behalf = item.get("on_behalf_of_user") if isinstance(item, dict) else None
-                entries.append({
-                    "provider": str(provider),
-                    "type": str(resource_type),
-                    "name": None if name is None else str(name),
-                    "on_behalf_of_user": bool(on_behalf),
-                    "known": provider == "databricks" and resource_type in RESOURCE_TYPES,
-                    "declared_in": declared_in,
-                })
-    return entries
-
-
-def auth_policy_facts(mlmodel: dict) -> dict | None:
-    """`auth_policy`: the system policy's resources (the service's own access) and the user policy's scopes."""
-    policy = mlmodel.get("auth_policy")
-    if not isinstance(policy, dict):
-        return None
-    system = policy.get("system_auth_policy") or {}
-    user = policy.get("user_auth_policy") or {}
-    scopes = user.get("api_scopes") if isinstance(user, dict) else None
-    return {
-        "system_resources": resource_entries(system.get("resources") if isinstance(system, dict) else None,
-                                             "auth_policy"),
-        "user_api_scopes": [str(scope) for scope in scopes] if isinstance(scopes, list) else [],
-    }
-
-
-def all_resources(mlmodel: dict) -> list[dict]:
-    """Resources from `resources` and from the auth policy's system resources (MLflow writes one or the other)."""
-    policy = auth_policy_facts(mlmodel)
-    return resource_entries(mlmodel.get("resources"), "resources") + (policy["system_resources"] if policy else [])
-
-
-def resources_api_version(mlmodel: dict) -> str | None:
-    for block in (mlmodel.get("resources"),
-                  ((mlmodel.get("auth_policy") or {}).get("system_auth_policy") or {}).get("resources")):
-        if isinstance(block, dict) and "api_version" in block:
-            return str(block["api_version"])
-    return None
-
-
-def declared_artifacts(mlmodel: dict) -> list[dict]:
-    """`flavors.python_function.artifacts: {key: {path, uri}}`, in key order."""
-    artifacts = pyfunc_flavor(mlmodel).get("artifacts")
-    if not isinstance(artifacts, dict):
-        return []
-    return [{"key": str(key), "path": str((value or {}).get("path", "")), "uri": (value or {}).get("uri")}
-            for key, value in sorted(artifacts.items(), key=lambda item: str(item[0]))]
-
-
-def task_of(mlmodel: dict) -> str | None:
-    metadata = mlmodel.get("metadata")
-    task = metadata.get("task") if isinstance(metadata, dict) else None
-    return None if task is None else str(task)
-
-
-def mlmodel_facts(mlmodel: dict) -> dict:
-    """The facts that come from the MLmodel alone: what `migrate check` can re-derive from its copy in the app."""
-    return {
-        "mlflow_version": mlmodel.get("mlflow_version"),
-        "model_kind": model_kind(mlmodel),
-        "loader_module": pyfunc_flavor(mlmodel).get("loader_module"),
-        "entry_file": entry_file_facts(mlmodel),
-        "task": task_of(mlmodel),
-        "resources": all_resources(mlmodel),
-        "auth_policy": auth_policy_facts(mlmodel),
-        "artifact_keys": [(artifact["key"], artifact["path"]) for artifact in declared_artifacts(mlmodel)],
-        "mlmodel_python_version": pyfunc_flavor(mlmodel).get("python_version"),
-    }
-
-
 # ---------------------------------------------------------------------------------------------------- other files
-
-
-def parse_requirements(text: str) -> list[dict]:
-    """requirements.txt lines (comments and blanks dropped), each with the package it names when it names one."""
-    entries = []
-    for read in read_requirement_lines(text):
-        entry = {"line": read.line, "kind": read.kind, "name": None, "specifier": "", "extras": [], "marker": None}
-        if read.requirement is not None:
-            requirement = read.requirement
-            entry.update(name=canonicalize_name(requirement.name), specifier=str(requirement.specifier),
-                         extras=sorted(requirement.extras),
-                         marker=str(requirement.marker) if requirement.marker else None)
-        entries.append(entry)
-    return entries
-
-
-def read_requirements(path: Path) -> list[dict] | None:
-    return parse_requirements(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def python_version_facts(root: Path, mlmodel: dict) -> dict:
@@ -405,9 +257,29 @@ def model_findings(findings: Findings, payload: dict) -> None:
 # ---------------------------------------------------------------------------------------------------- the analysis
 
 
-def analyze_model(root: Path, model_dir: str) -> tuple[dict, list[Finding]]:
+def redownload_command(layout: MigrationLayout) -> str:
+    """The download command that replaces the original, with the arguments of the first download when known."""
+    try:
+        inputs = json.loads(layout.report_path("download").read_text(encoding="utf-8"))["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return RERUN_DOWNLOAD
+    argv = ["migrate", "download", "--force"]
+    for option in ("endpoint", "model_uri", "entity", "version", "profile", "registry_uri"):
+        value = inputs.get(option) if isinstance(inputs, dict) else None
+        if isinstance(value, str) and value and "@" not in value:  # never repeat credentials of a URI
+            argv += [f"--{option.replace('_', '-')}", value]
+    if len(argv) == 3:
+        return RERUN_DOWNLOAD
+    argv += ["--workdir", str(layout.workdir)]
+    return f"download the model again over the incomplete copy: `{' '.join(argv)}`"
+
+
+def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) -> tuple[dict, list[Finding]]:
     """The payload and findings for the downloaded model at `root` (read only)."""
-    mlmodel = read_mlmodel(root / MLMODEL)
+    try:
+        mlmodel = read_mlmodel(root / MLMODEL)
+    except UnreadableMLmodel as error:
+        raise MigrateError(str(error), redownload, code="ANA020") from error
     facts = mlmodel_facts(mlmodel)
     entry = facts["entry_file"]
     source = read_agent_source(root, entry["path"] if entry else None) if facts["model_kind"] != "other" else None
@@ -471,7 +343,7 @@ def analyze(workdir: Path) -> tuple[MigrationLayout, StepReport]:
                            "run `migrate download --endpoint NAME` (or `--model-uri models:/NAME/VERSION`) "
                            "in this working directory first", code="ANA021")
     report = StepReport(step=STEP, inputs={"model_dir": layout.relative(original)})
-    report.payload, report.findings = analyze_model(original, layout.relative(original))
+    report.payload, report.findings = analyze_model(original, layout.relative(original), redownload_command(layout))
     report.outputs = {"report": layout.relative(layout.report_path(STEP))}
     return layout, report
 

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import libcst as cst
 import yaml
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from checks.findings import Finding
 from scripts import atomic
 from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, find_app
+from scripts.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
 from scripts.transform import user_credentials
-from scripts.transform.blocking import blocking_calls, parse_app_modules
+from scripts.transform.added_imports import add_imports
+from scripts.model.blocking import blocking_calls, parse_app_modules
+from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
                                        plan_code_tree, rewrite_module)
 
@@ -60,49 +60,6 @@ def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------- the download
-
-
-@dataclass(frozen=True)
-class OriginalModel:
-    root: Path
-    entry: Path
-    task: str | None
-    artifact_keys: dict[str, str]  # MLmodel artifacts key → path under artifacts/
-    model_config: dict | None  # MLmodel python_function.config: what `log_model(model_config=...)` stored
-
-
-def read_original(layout: MigrationLayout) -> OriginalModel:
-    root = layout.original
-    mlmodel_path = root / "MLmodel"
-    if not mlmodel_path.is_file():
-        raise MigrateError(f"no {layout.relative(mlmodel_path)}: the download is missing",
-                           "run `migrate download` in the working directory first", code="COD001")
-    mlmodel = yaml.safe_load(mlmodel_path.read_text(encoding="utf-8")) or {}
-    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
-    code_path = pyfunc.get("model_code_path")
-    if not code_path:
-        pickled = (root / "python_model.pkl").exists()
-        raise MigrateError(
-            "the model was not logged from code (MLmodel has no python_function.model_code_path"
-            + ("; it holds a pickled python_model.pkl)" if pickled else ")"),
-            "log the agent again as models-from-code (`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`), "
-            "register and serve that version, then download it; a pickled agent has no source to migrate",
-            code="COD001")
-    entry = root / Path(str(code_path).replace("\\", "/")).name
-    if not entry.is_file():
-        raise MigrateError(f"the entry file {entry.name} named by MLmodel is not in {layout.relative(root)}/",
-                           "download the model again with `migrate download --force`", code="COD001")
-    keys = {}
-    for key, value in (pyfunc.get("artifacts") or {}).items():
-        path = str((value or {}).get("path", "")).replace("\\", "/")
-        if path.startswith(f"{ARTIFACTS_DIR}/"):
-            keys[key] = path[len(ARTIFACTS_DIR) + 1:]
-    config = pyfunc.get("config")
-    return OriginalModel(root, entry, (mlmodel.get("metadata") or {}).get("task"), keys,
-                         config if isinstance(config, dict) else None)
-
-
 # ---------------------------------------------------------------------------------------------------- the entry module
 
 
@@ -122,16 +79,15 @@ def _pick(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
-    rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
+def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
+    shown = f"{ORIGINAL_DIR}/{original.entry.name}"
+    source = read_python(original.entry, shown)
+    try:
+        rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
+    except cst.ParserSyntaxError as error:
+        raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
-    location = agent_class.locate_agent(module)
-    if location is None:
-        raise MigrateError(
-            f"no agent class in {original.entry.name}: no `mlflow.models.set_model(...)` names one and no class "
-            f"derives from ResponsesAgent",
-            f"make {original.entry.name} end with `mlflow.models.set_model(MyAgent())` in the original, or migrate "
-            f"the file by hand into agent_server/agent.py", code="COD002")
+    location = agent_class.locate_agent(module, original.agent)
     taken = agent_class.all_names(module)
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
@@ -151,7 +107,7 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
         except agent_class.NotExtractable as reason:
             agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
                                      original.model_config is not None)
-            if not agent_class.defines_method(module, location, "predict_stream"):
+            if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
@@ -159,14 +115,38 @@ def transform_entry(source: str, original: OriginalModel, tree: CodeTree, mode: 
                                 plan.refuse)
     text = agent.module.code.rstrip("\n") + "\n" + builder.handler_source(plan)
     module = cst.parse_module(text)
-    context = CodemodContext()
-    for owner, name in [*agent.needs_imports, *builder.imports_for(plan)]:
+    needed = [*agent.needs_imports, *builder.imports_for(plan)]
+    for owner, name in needed:
         if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS) and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
-        AddImportsVisitor.add_needed_import(context, owner, name)
-    module = AddImportsVisitor(context).transform_module(module)
+    module = add_imports(module, needed)
     return EntryModule(module.code, agent, plan), rewrite
+
+
+# Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
+LOOP_WORDS = (b"asyncio", b"run_until_complete", b"nest_asyncio")
+
+
+def request_path_roots(entry: EntryModule, in_threads: bool) -> list[tuple[str, str]]:
+    """The handlers, and the agent's own methods they hand to worker threads (sync mode, ChatAgent)."""
+    module = f"{APP_PACKAGE}.{ENTRY_MODULE}"
+    roots = [(module, entry.plan.invoke_name), (module, entry.plan.stream_name)]
+    for call in (entry.plan.predict, entry.plan.predict_stream) if in_threads else ():
+        if call:
+            owner, _, method = call.rpartition(".")
+            roots.append((module, f"{entry.agent.class_name}.{method}" if owner else method))
+    return roots
+
+
+def served_methods(plan: handlers.HandlerPlan) -> list[str]:
+    """The agent's methods the handlers call (async invoke collects the stream instead of calling predict)."""
+    if plan.refuse is not None:
+        return []
+    served = ["predict_stream"] if plan.predict_stream else []
+    if plan.predict and not (plan.mode == "async" and plan.predict_stream):
+        served.insert(0, "predict")
+    return served
 
 
 # ---------------------------------------------------------------------------------------------------- files
@@ -180,8 +160,11 @@ def planned_files(original: OriginalModel, tree: CodeTree, entry_code: str) -> t
     for source, target in tree.files.items():
         data = (original.root / source).read_bytes()
         if target.endswith(".py"):
-            rewrite = rewrite_module(data.decode("utf-8"), tree, original.artifact_keys, target,
-                                     original.model_config is not None)
+            text = read_python(original.root / source, f"{ORIGINAL_DIR}/{source}")
+            try:
+                rewrite = rewrite_module(text, tree, original.artifact_keys, target, original.model_config is not None)
+            except cst.ParserSyntaxError as error:
+                raise syntax_error(error, f"{ORIGINAL_DIR}/{source}") from error
             rewrites.append((target, rewrite))
             data = rewrite.code.encode("utf-8")
         files[target] = data
@@ -259,7 +242,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     report = StepReport(step=STEP, inputs={"mode": mode, "app": layout.relative(app_dir), "force": force})
     original = read_original(layout)
     tree = plan_code_tree(original.root / "code")
-    entry, entry_rewrite = transform_entry(original.entry.read_text(encoding="utf-8"), original, tree, mode)
+    entry, entry_rewrite = transform_entry(original, tree, mode)
     files, sources, rewrites = planned_files(original, tree, entry.code)
     credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
@@ -283,11 +266,12 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     staged = build_agent_server(app_dir, files, stale)
     try:
         found_blocking = []
-        if mode == "async":
+        if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            roots = [(f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.invoke_name),
-                     (f"{APP_PACKAGE}.{ENTRY_MODULE}", entry.plan.stream_name)]
-            found_blocking = blocking_calls(modules, roots)
+            in_threads = mode == "sync" or entry.agent.mode == chat_agent.MODE
+            found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
+            if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
+                found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
         atomic.replace_dir(staged, app_dir / APP_PACKAGE)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -354,7 +338,12 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
             f"{entry.plan.invoke_name}"))
     report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
-    for site in found_blocking:
+    for site in [site for site in found_blocking if site.kind == "event-loop"]:
+        report.findings.append(Finding(
+            "COD022", "error", f"{app_name}/{site.path}:{site.line}",
+            f"`{site.call}` on the request path (in {site.function}): the app's server already runs an event "
+            f"loop, so this fails (`asyncio.run`) or deadlocks (nested loops) under load", site.fix))
+    for site in [site for site in found_blocking if site.kind != "event-loop"]:
         report.findings.append(Finding(
             "COD010", "warning", f"{app_name}/{site.path}:{site.line}",
             f"`{site.call}` blocks the event loop ({site.kind}, in {site.function})", site.fix))
@@ -368,6 +357,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         "entry_module": ENTRY_PATH,
         "wrapper_reason": agent.reasons[0] if agent.reasons else None,
         "handlers": {"invoke": entry.plan.invoke_name, "stream": entry.plan.stream_name},
+        "served_methods": served_methods(entry.plan),
         "predict_calls_predict_stream": agent.predict_calls_stream,
         "state": agent.state,
         "functions": agent.functions,

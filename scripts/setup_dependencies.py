@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from scripts import processes
 from scripts.errors import MigrateError
-from scripts.requirements import read_requirement_lines
+from scripts.model.requirement_lines import read_requirement_lines
 
 APP_TEMPLATE = Path(__file__).resolve().parent / "app_template"
 TOOL_TABLE = "agent-migrate"

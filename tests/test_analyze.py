@@ -528,3 +528,15 @@ def test_the_schema_refuses_a_payload_outside_the_contract(tmp_path):
         assert validation_errors(broken, "analyze"), path
     del document["payload"]["state"]
     assert any("state" in line for line in validation_errors(document, "analyze"))
+
+
+def test_the_check_finds_an_agent_class_the_entry_file_does_not_define_there(tmp_path):
+    """The check reads the entry file itself: a report naming another class (or line) is caught."""
+    analyzed("responses_stream", tmp_path)
+    layout = MigrationLayout.for_workdir(tmp_path)
+    report_path = layout.report_path("analyze")
+    document = json.loads(report_path.read_text())
+    document["payload"]["agent_class"]["name"] = "SomeOtherAgent"
+    report_path.write_text(json.dumps(document))
+    findings = check_analysis(layout)
+    assert [(finding.code, "SomeOtherAgent" in finding.message) for finding in findings] == [("ANA104", True)]

@@ -10,6 +10,8 @@ import pytest
 from checks.code import check_code
 from scripts.code_migration import migrate_code
 from scripts.layout import MigrationLayout
+from scripts.analyze import analyze
+from scripts.reports import write_report
 from scripts.scaffold import scaffold
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
@@ -25,6 +27,7 @@ def migrated_app(tmp_path: Path, agent: str = "stream_agent") -> Path:
     workdir = tmp_path / "work"
     shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))  # the code step migrates the class analyze found
     scaffold(workdir, "bad-app", force=False)
     migrate_code(workdir, None, "sync", force=False)
     return workdir / "bad-app"

@@ -25,8 +25,10 @@ from scripts import atomic, processes
 from scripts.code_migration import migrate_code
 from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout
+from scripts.analyze import analyze
+from scripts.reports import write_report
 from scripts.scaffold import scaffold
-from scripts.transform.blocking import blocking_calls, parse_app_modules
+from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
@@ -63,6 +65,7 @@ def prepare(tmp_path: Path, agent: str) -> Path:
     workdir = tmp_path / "work"
     shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))  # the code step migrates the class analyze found
     scaffold(workdir, APP, force=False)
     return workdir
 
@@ -232,6 +235,10 @@ def test_a_pickled_model_is_refused_with_a_fix(tmp_path):
     mlmodel = workdir / "original_mlflow_model" / "MLmodel"
     mlmodel.write_text(mlmodel.read_text().replace("model_code_path", "python_model"))
     (workdir / "original_mlflow_model" / "python_model.pkl").write_bytes(b"\x80\x04")
+    with pytest.raises(MigrateError) as stale:
+        migrate_code(workdir, None, "sync", force=False)
+    assert stale.value.code == "COD020"  # MLmodel changed since analyze read it
+    write_report(*analyze(workdir))
     with pytest.raises(MigrateError) as refused:
         migrate_code(workdir, None, "sync", force=False)
     assert refused.value.code == "COD001" and "models-from-code" in refused.value.fix
@@ -315,6 +322,7 @@ def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp
     agent.write_text(agent.read_text().replace(
         "import mlflow\n", "import mlflow\nfrom mlflow.models import ModelConfig\n\n"
         "SETTINGS = ModelConfig(development_config='dev.yml').to_dict()\n", 1))
+    write_report(*analyze(workdir))
     report = migrate_code(workdir, None, "sync", force=False)
     package = workdir / APP / "agent_server"
     assert yaml.safe_load((package / "model_config.yml").read_text()) == {"llm_endpoint": "my-llm", "top_k": 2}
@@ -357,6 +365,7 @@ def test_the_faq_example_keeps_its_config_and_lists_its_httpx_calls_in_async_mod
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
     workdir = downloaded_example("faq_agent")
+    write_report(*analyze(workdir))
     scaffold(workdir, APP, force=False)
     migrate_code(workdir, None, "sync", force=False)
     package = workdir / APP / "agent_server"

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from scripts.analyze import parse_requirements
-from scripts.requirements import read_requirement_lines
+from scripts.model.requirement_lines import read_requirement_lines
 from scripts.setup import decide_dependencies, scaffold_dependencies
 
 HASH = "sha256:" + "a" * 64

@@ -514,7 +514,7 @@ def migrated_apps(downloaded_example, standin_workspace):
         if mode not in built:
             workdir = downloaded_example("openai_tools")
             env = standin_workspace.environ()
-            for argv in (["scaffold", "--app-name", f"oa-{mode}"], ["code", "--mode", mode]):
+            for argv in (["analyze"], ["scaffold", "--app-name", f"oa-{mode}"], ["code", "--mode", mode]):
                 completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
                 assert completed.returncode == 0, completed.stdout + completed.stderr
             built[mode] = workdir
@@ -740,7 +740,7 @@ def test_a_migrated_chat_agent_answers_like_the_original(agent, standin_workspac
     shutil.copytree(CHAT_CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
     env = standin_workspace.environ()
-    for argv in (["scaffold", "--app-name", "chat-app"], ["code", "--mode", "sync"]):
+    for argv in (["analyze"], ["scaffold", "--app-name", "chat-app"], ["code", "--mode", "sync"]):
         completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
         assert completed.returncode == 0, completed.stdout + completed.stderr
     app = workdir / "chat-app"

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from scripts.transform.location import AgentLocation, defines_method, locate_agent  # noqa: F401 (re-exported)
+from scripts.transform.location import assignment as _assignment
 from scripts.transform.modules import dotted
 
-INTERFACES = ("ResponsesAgent", "ChatAgent", "ChatModel", "PythonModel")
 SETUP_METHODS = ("__init__", "load_context")
 # ResponsesAgent's static helpers (`self.create_text_output_item(...)`) and the functions of
 # mlflow.types.responses that they call.
@@ -42,17 +43,6 @@ class NotExtractable(Exception):
 
 
 @dataclass
-class AgentLocation:
-    class_name: str
-    class_node: cst.ClassDef | None  # None when the class is imported from a code/ module
-    interface: str | None  # "ResponsesAgent", "ChatAgent", ...; None when the chain leaves this file
-    found_by: str  # "set_model" | "base_class"
-    instance_name: str | None  # `AGENT` in `AGENT = MyAgent()`
-    instance_statement: cst.SimpleStatementLine | None
-    set_model_statements: list[cst.SimpleStatementLine] = field(default_factory=list)
-
-
-@dataclass
 class AgentModule:
     """The entry module after the class transform, before the handlers are appended."""
 
@@ -69,82 +59,6 @@ class AgentModule:
     params_kept: list[str] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)  # self.x → module name
     functions: dict[str, str] = field(default_factory=dict)  # method → module function
-
-
-# ---------------------------------------------------------------------------------------------------- finding the class
-
-
-def _set_model_argument(statement: cst.CSTNode) -> cst.BaseExpression | None:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return None
-    expression = statement.body[0]
-    if not (isinstance(expression, cst.Expr) and isinstance(expression.value, cst.Call)):
-        return None
-    call = expression.value
-    if (dotted(call.func) or "").rsplit(".", 1)[-1] != "set_model":
-        return None
-    for argument in call.args:
-        if argument.keyword is None or argument.keyword.value == "model":
-            return argument.value
-    return None
-
-
-def _assignment(statement: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
-    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
-        small = statement.body[0]
-        if (isinstance(small, cst.Assign) and len(small.targets) == 1
-                and isinstance(small.targets[0].target, cst.Name)):
-            return small.targets[0].target.value, small.value
-        if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value is not None:
-            return small.target.value, small.value
-    return None
-
-
-def interface_of(module: cst.Module, node: cst.ClassDef, depth: int = 0) -> tuple[str | None, list[str]]:
-    """The MLflow interface the class derives from, and the user classes in between (its chain)."""
-    local = {statement.name.value: statement for statement in module.body if isinstance(statement, cst.ClassDef)}
-    for base in node.bases:
-        name = dotted(base.value) or ""
-        last = name.rsplit(".", 1)[-1]
-        if last in INTERFACES:
-            return last, []
-        if name in local and depth < 10 and local[name] is not node:
-            interface, chain = interface_of(module, local[name], depth + 1)
-            return interface, [name, *chain]
-        if name:
-            return None, [name]
-    return None, []
-
-
-def locate_agent(module: cst.Module) -> AgentLocation | None:
-    classes = {statement.name.value: statement for statement in module.body if isinstance(statement, cst.ClassDef)}
-    assignments = {}
-    for statement in module.body:
-        found = _assignment(statement)
-        if found:
-            assignments[found[0]] = (found[1], statement)
-    set_model_statements = [statement for statement in module.body if _set_model_argument(statement) is not None]
-    for statement in reversed(set_model_statements):  # the last registration wins when the file runs
-        argument = _set_model_argument(statement)
-        instance_name = instance_statement = None
-        value = argument
-        if isinstance(argument, cst.Name) and argument.value in assignments:
-            instance_name = argument.value
-            value, instance_statement = assignments[argument.value]
-        if isinstance(value, cst.Call) and dotted(value.func):
-            class_name = dotted(value.func)
-            node = classes.get(class_name)
-            interface = interface_of(module, node)[0] if node is not None else None
-            return AgentLocation(class_name, node, interface, "set_model", instance_name,
-                                 instance_statement, set_model_statements)
-    for name, node in classes.items():
-        interface, _ = interface_of(module, node)
-        if interface:
-            instance = next(((target, statement) for target, (value, statement) in assignments.items()
-                             if isinstance(value, cst.Call) and dotted(value.func) == name), (None, None))
-            return AgentLocation(name, node, interface, "base_class", instance[0], instance[1],
-                                 set_model_statements)
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------- names
@@ -428,7 +342,7 @@ def extract(module: cst.Module, location: AgentLocation, asynchronous: bool) -> 
     node = location.class_node
     if node is None:
         raise NotExtractable(f"the class {location.class_name} is defined in another module")
-    interface, chain = interface_of(module, node)
+    interface, chain = location.interface, location.chain
     if chain:
         raise NotExtractable(f"{location.class_name} derives from {', '.join(chain)} (an inheritance chain)")
     if interface != "ResponsesAgent":
@@ -718,20 +632,6 @@ def wrap(module: cst.Module, location: AgentLocation, reason: str, taken: set[st
     return AgentModule(module.with_changes(body=new_body), "wrapper", location.class_name, location.interface,
                        [reason], f"{instance}.predict", f"{instance}.predict_stream", False, needs,
                        taken | {instance})
-
-
-def defines_method(module: cst.Module, location: AgentLocation, method: str) -> bool:
-    """Whether the class or a base of it in this module defines `method` (True when the chain leaves the module)."""
-    if location.class_node is None:
-        return True
-    local = {statement.name.value: statement for statement in module.body if isinstance(statement, cst.ClassDef)}
-    interface, chain = interface_of(module, location.class_node)
-    if chain and chain[-1] not in local:
-        return True
-    for node in [location.class_node, *(local[name] for name in chain if name in local)]:
-        if any(isinstance(item, cst.FunctionDef) and item.name.value == method for item in node.body.body):
-            return True
-    return False
 
 
 def all_names(module: cst.Module) -> set[str]:

@@ -29,7 +29,7 @@ def wrap(module: cst.Module, location: agent_class.AgentLocation, taken: set[str
                              f"{ADAPTER_PATH}", taken, artifact_paths, model_config)
     agent.mode = MODE
     agent.interface = "ChatAgent"
-    if not agent_class.defines_method(module, location, "predict_stream"):
+    if not agent_class.defines_method(location, "predict_stream"):
         agent.predict_stream = None
     return agent
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 APP_PACKAGE = "agent_server"
 ENTRY_MODULE = "agent"
@@ -298,17 +296,21 @@ def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], a
                    model_config: bool = False) -> ModuleRewrite:
     """Imports and artifact paths of one copied module, rewritten for its place in the app; with `model_config`
     (the model was logged with one), its ModelConfig calls too."""
+    from scripts.transform.added_imports import add_imports
+
     module = cst.parse_module(source)
     importer = LocalImportRewriter(tree)
-    module = module.visit(importer)
+    # Each pass below walks the whole module (the position passes copy it first): on a 2 MB agent file that
+    # is minutes, so a pass runs only when the text holds what it rewrites.
+    if tree.top_level:
+        module = module.visit(importer)
     path_name, path_import = path_name_for(module)
     artifacts = ArtifactPathRewriter(artifact_keys, package_depth(app_path), path_name)
-    module = cst.metadata.MetadataWrapper(module).visit(artifacts)
+    if ARTIFACTS_DIR in source:
+        module = cst.metadata.MetadataWrapper(module).visit(artifacts)
     configs = ModelConfigRewriter(package_depth(app_path), path_name)
-    if model_config:
+    if model_config and "ModelConfig" in source:
         module = cst.metadata.MetadataWrapper(module).visit(configs)
     if any(site.target for site in artifacts.sites) or configs.sites:
-        context = CodemodContext()
-        AddImportsVisitor.add_needed_import(context, path_import[0], path_import[1])
-        module = AddImportsVisitor(context).transform_module(module)
+        module = add_imports(module, [path_import])
     return ModuleRewrite(module.code, importer.rewritten, artifacts.sites, configs.sites)

@@ -13,19 +13,14 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.model.blocking_table import INSTEAD, kind_by_name
+from scripts.model.imports import import_aliases, package_of
+from scripts.model.names import dotted_name
+
 LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
                      "databricks_langchain"}
-ASYNC_EQUIVALENT = {
-    "sleep": "`await asyncio.sleep(...)`",
-    "http": "an `httpx.AsyncClient` created once at module level, with `await client.get/post(...)`",
-    "sync-client": "the async client (`AsyncOpenAI`, `AsyncDatabricksOpenAI`), created once at module level",
-    "llm-call": "an async client (`AsyncOpenAI`/`AsyncDatabricksOpenAI`) and `await ...create(...)` "
-                "(`async for` over a stream)",
-    "langchain-call": "the async method: `.ainvoke`/`.astream`/`.abatch`, awaited (`async for` for streams)",
-    "database": "an async driver (`psycopg.AsyncConnection`, `psycopg_pool.AsyncConnectionPool`)",
-    "process": "`asyncio.create_subprocess_exec(...)`",
-    "sync-iteration": "make the generator async (`async def` ... `yield`) and iterate it with `async for`",
-}
+# What to use instead of each kind of blocking call (the table of call patterns is blocking_table.py).
+ASYNC_EQUIVALENT = INSTEAD
 HTTP_CLIENTS = {"httpx.Client", "requests.Session", "requests.sessions.Session"}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
 
@@ -43,39 +38,6 @@ class BlockingCall:
         return f"replace `{self.call}` with {ASYNC_EQUIVALENT[self.kind]}"
 
 
-def dotted_name(node: ast.AST) -> str | None:
-    parts = []
-    while True:
-        if isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        elif isinstance(node, ast.Call):
-            node = node.func
-        elif isinstance(node, ast.Name):
-            parts.append(node.id)
-            return ".".join(reversed(parts))
-        else:
-            return None
-
-
-def import_aliases(tree: ast.Module, module: str) -> dict[str, str]:
-    """Local name → the dotted name it was imported as (relative imports resolved against `module`)."""
-    aliases: dict[str, str] = {}
-    package = module.split(".")[:-1]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                aliases[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package[: len(package) - node.level + 1] if node.level > 1 else package
-                base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-    return aliases
-
-
 @dataclass
 class ParsedModule:
     name: str  # agent_server.helpers
@@ -88,9 +50,11 @@ class ParsedModule:
     http_clients: set[str] = field(default_factory=set)  # "client", "self.http": names holding a sync HTTP client
 
 
-def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False) -> ParsedModule:
+def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = False,
+                  nodes: list[ast.AST] | None = None) -> ParsedModule:
     """What the blocking-call search needs to know of one parsed module (`name` is its dotted import name)."""
-    aliases = import_aliases(tree, f"{name}.__init__" if is_package else name)
+    nodes = nodes if nodes is not None else list(ast.walk(tree))
+    aliases = import_aliases(nodes, package_of(name, is_package))
     functions: dict[str, ast.AST] = {}
     instances: dict[str, str] = {}
     for node in tree.body:
@@ -105,7 +69,7 @@ def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = Fal
             instances[node.targets[0].id] = node.value.func.id
     uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
     module = ParsedModule(name, path, tree, aliases, functions, instances, uses_langchain)
-    module.http_clients = http_client_names(module)
+    module.http_clients = http_client_names(module, nodes)
     return module
 
 
@@ -134,10 +98,10 @@ def resolved_name(written: str, module: ParsedModule) -> str:
     return f"{target}.{rest}" if rest else target
 
 
-def http_client_names(module: ParsedModule) -> set[str]:
+def http_client_names(module: ParsedModule, nodes: list[ast.AST]) -> set[str]:
     """Names a sync HTTP client is assigned to: module-level names, and `self.x` in any method."""
     names = set()
-    for node in ast.walk(module.tree):
+    for node in nodes:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
                 resolved_name(dotted_name(node.value.func) or "", module) in HTTP_CLIENTS:
             for target in node.targets:
@@ -151,21 +115,15 @@ def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
     written = dotted_name(call.func) or ""
     name = resolved_name(written, module)
     top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
-    if name == "time.sleep":
-        return "sleep"
     # The module's own functions and clients only: `requests.get(url).json()` is one blocking call, not two.
-    if (top == "requests" and last in HTTP_METHODS | {"Session"}) or name == "urllib.request.urlopen" or (
-            top == "httpx" and last in {"get", "post", "put", "patch", "delete", "request", "stream", "Client"}):
-        return "http"
+    by_name = kind_by_name(name, written)
+    if by_name:
+        return by_name
     if "." in written and written.rsplit(".", 1)[0] in module.http_clients and last in HTTP_METHODS:
         return "http"
     # databricks-sdk's `serving_endpoints.get_open_ai_client()` returns a sync `openai.OpenAI`.
     if last in {"OpenAI", "AzureOpenAI", "DatabricksOpenAI", "get_open_ai_client"}:
         return "sync-client"
-    if (top in {"psycopg", "psycopg2"} and last == "connect") or name == "psycopg_pool.ConnectionPool":
-        return "database"
-    if top == "subprocess":
-        return "process"
     if isinstance(call.func, ast.Attribute):
         parts = written.split(".")
         if last == "create" and {"completions", "responses", "embeddings"} & set(parts[:-1]):
