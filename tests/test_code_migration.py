@@ -462,10 +462,12 @@ def test_migrated_app_passes_the_whole_check_and_answers_its_input_example(tmp_p
                                                                           the_session_workspace):
     """The whole code check, import probe included, on the app that is then served and asked."""
     _, app, report = migrated(tmp_path, agent, mode)
-    assert_check_of_the_corpus_app(agent, mode, report, check_code(MigrationLayout.for_app(app)))
     example = responses_request(json.loads((CORPUS / agent / "input_example.json").read_text()))
-    process, base = serve(app, dict(os.environ))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the probe's interpreter starts while the server does
+        checked = pool.submit(check_code, MigrationLayout.for_app(app))
+        process, base = serve(app, dict(os.environ))
     try:
+        assert_check_of_the_corpus_app(agent, mode, report, checked.result())
         answer = httpx.post(f"{base}/invocations", json=example, timeout=60)
         assert answer.status_code == 200, answer.text
         output = answer.json()["output"]
