@@ -86,13 +86,15 @@ def migrate(argv: list[str], env: dict) -> None:
         raise BenchmarkError(str(error)) from None
 
 
-def build_apps(workdir: Path, env: dict) -> dict[str, Path]:
-    """Register the example, download it, and build the sync, async and ceiling apps next to it."""
-    catalog = load_example_module("catalog")
-    registry = workdir / "registry"
-    registry.mkdir(parents=True, exist_ok=True)
-    log(f"registering examples/{EXAMPLE} (logging a model takes a while)")
-    registered = catalog.register_example(EXAMPLE, registry, env)
+def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict[str, Path]:
+    """Register the example (unless `registered` says where it already is), download it, and build the sync,
+    async and ceiling apps next to it."""
+    if registered is None:
+        catalog = load_example_module("catalog")
+        registry = workdir / "registry"
+        registry.mkdir(parents=True, exist_ok=True)
+        log(f"registering examples/{EXAMPLE} (logging a model takes a while)")
+        registered = catalog.register_example(EXAMPLE, registry, env)
     where = ["--workdir", str(workdir)]
     log("migrate download, analyze, scaffold, code (sync and async)")
     migrate(["download", "--model-uri", registered["model_uri"], "--registry-uri", registered["registry_uri"],
@@ -232,6 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trace-sampling", type=float, default=1.0,
                         help="MLFLOW_TRACE_SAMPLING_RATIO for every server (default: 1.0, every request traced)")
     parser.add_argument("--workdir", type=Path, help="keep the built apps and logs here (default: a temp folder)")
+    parser.add_argument("--registered", type=Path,
+                        help=f"a JSON file saying where examples/{EXAMPLE} is already registered, as examples/catalog.py's "
+                             "register_example returns it: skips logging the model (the tests share one registration)")
     args = parser.parse_args(argv)
     args.requests = args.requests or 8 * args.concurrency
     if args.concurrency < 1 or args.requests < 1 or args.latency_ms < 0:
@@ -246,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         workspace = stack.enter_context(standin.running(latency_ms=0))
         env = workspace.environ()
-        apps = build_apps(workdir, env)
+        registered = json.loads(args.registered.read_text()) if args.registered else None
+        apps = build_apps(workdir, env, registered)
         request = json.loads((workdir / "original_mlflow_model" / "input_example.json").read_text())
         workspace.set_latency(args.latency_ms)
 

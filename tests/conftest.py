@@ -1,9 +1,30 @@
-"""Shared fixtures: a running workspace stand-in, example agents registered in a real MLflow registry,
-and downloads of them, built once per test session because logging a model takes tens of seconds.
+"""How the suite is organized, and which fixture to reuse so a new test stays fast.
+
+Two tiers. `uv run pytest -m "not e2e"` (the quick suite, ~1-2 min) must start no MLflow-importing
+interpreter per test: starting one costs ~10 s of CPU on this machine. Anything that logs a real model,
+serves a real app, or imports an agent in a fresh interpreter is marked `@pytest.mark.e2e`.
+
+Reuse, do not rebuild (everything expensive is built once per session, here):
+- `standin_workspace`: THE workspace stand-in of the session. Never start another with `standin.running()`
+  unless the test is about the stand-in's own options (latency, a stopped workspace).
+- `registered_example(name)`: the example logged and registered once per session (logging takes ~30 s).
+- `endpoint_for(name)`: a serving endpoint on the stand-in serving that registration.
+- `downloaded_example(name)`: a private copy of a working directory holding the example's download; the
+  download itself runs once per example per session. Edit the copy freely.
+- `migrate(*argv, env=..., cwd=...)`: one `migrate` command called in-process (`scripts.cli.main`), with its
+  exit code, stdout and stderr, as `run_migrate` gives them. Prefer it.
+- `run_migrate(...)`: the same command in its own interpreter. Use it only where the process is what the test
+  proves: Ctrl-C, a real exit of a real process, no process left behind, `@invoke` registering once per process.
+Quick tests build their inputs from `tests/fixtures/` with the step functions (`scaffold`, `migrate_code`, ...)
+called directly; e2e tests take the session fixtures above.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +40,40 @@ def run_migrate(*argv: str, env: dict | None = None, cwd: Path | None = None) ->
     """One `migrate` command in its own process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "scripts.cli", *argv], capture_output=True, text=True,
                           env=env, cwd=cwd or REPO)
+
+
+@contextlib.contextmanager
+def _environment(env: dict | None, cwd: Path | None):
+    """`env` as the whole of os.environ and `cwd` as the current folder, both restored afterwards."""
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        os.chdir(cwd or REPO)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+
+
+def migrate_in_process(*argv: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """One `migrate` command through `scripts.cli.main` in this interpreter: no start-up cost, same result."""
+    from scripts.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with _environment(env, cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    return subprocess.CompletedProcess(["migrate", *argv], code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture
+def migrate():
+    return migrate_in_process
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +116,23 @@ def endpoint_for(standin_workspace, registered_example):
 
 @pytest.fixture(scope="session")
 def downloaded_example(standin_workspace, registered_example, tmp_path_factory):
-    """`downloaded_example(name)`: a fresh working directory with the example downloaded into it."""
+    """`downloaded_example(name)`: a new working directory of its own holding the example's download.
 
-    def download(name: str, workdir: Path | None = None) -> Path:
-        registered = registered_example(name)
-        workdir = workdir or tmp_path_factory.mktemp(f"work-{name}")
-        completed = run_migrate("download", "--model-uri", registered["model_uri"],
-                                "--registry-uri", registered["registry_uri"],
-                                "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
-                                env=standin_workspace.environ())
-        assert completed.returncode == 0, completed.stdout + completed.stderr
-        return workdir
+    The download runs once per example per session; each call gets a copy, so a test may edit it."""
+    downloads: dict[str, Path] = {}
+
+    def download(name: str) -> Path:
+        if name not in downloads:
+            registered = registered_example(name)
+            workdir = tmp_path_factory.mktemp(f"download-{name}")
+            completed = run_migrate("download", "--model-uri", registered["model_uri"],
+                                    "--registry-uri", registered["registry_uri"],
+                                    "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
+                                    env=standin_workspace.environ())
+            assert completed.returncode == 0, completed.stdout + completed.stderr
+            downloads[name] = workdir
+        copy = tmp_path_factory.mktemp(f"work-{name}") / "work"
+        shutil.copytree(downloads[name], copy, symlinks=True)
+        return copy
 
     return download

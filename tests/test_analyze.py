@@ -456,6 +456,7 @@ mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(here / "work" /
 '''
 
 
+@pytest.mark.e2e  # logs a real model in its own interpreter
 def test_analysis_of_a_model_that_mlflow_really_logged(tmp_path):
     source = tmp_path / "src"
     (source / "shop").mkdir(parents=True)

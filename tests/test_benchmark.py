@@ -15,9 +15,13 @@ FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors"}
 
 
 @pytest.mark.e2e
-def test_tiny_benchmark_prints_the_json_line():
+def test_tiny_benchmark_prints_the_json_line(registered_example, tmp_path):
+    # The session's registration of the example: logging it again would only repeat conftest's work.
+    registration = tmp_path / "registered.json"
+    registration.write_text(json.dumps(registered_example("openai_tools")))
     completed = subprocess.run([sys.executable, "benchmarks/concurrency.py", "--concurrency", "2", "--requests", "4",
-                                "--latency-ms", "10"], cwd=REPO, capture_output=True, text=True, timeout=1800)
+                                "--latency-ms", "10", "--registered", str(registration)],
+                               cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert {"concurrency", "latency_ms", "ceiling", "original", "sync", "async"} <= set(result)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from checks import code as code_check
 from checks.code import check_code
 from scripts.code_migration import migrate_code
 from scripts.layout import MigrationLayout
@@ -33,6 +34,17 @@ def migrated_app(tmp_path: Path, agent: str = "stream_agent") -> Path:
     return workdir / "bad-app"
 
 
+def static_check(app: Path) -> list:
+    """`check_code` without its import probe (a fresh interpreter importing MLflow, ~10 s of CPU): the probe's own
+    findings are the e2e tests below; the corpus apps' clean import is test_code_migration's e2e test."""
+    original = code_check.import_findings
+    code_check.import_findings = lambda app, external: []
+    try:
+        return check_code(MigrationLayout.for_app(app))
+    finally:
+        code_check.import_findings = original
+
+
 def codes_at(findings) -> set[tuple[str, str]]:
     return {(finding.code, finding.path.split(":")[0]) for finding in findings if finding.severity == "error"}
 
@@ -52,7 +64,7 @@ def test_file_level_problems_each_have_a_finding(tmp_path):
         "class Leftover(ResponsesAgent):\n    def predict(self, request):\n        return None\n")
     (app / "agent_server" / "notes.md").write_text("token: dapi" + "0123456789abcdef" * 2 + "\n")
 
-    findings = check_code(MigrationLayout.for_app(app))
+    findings = static_check(app)
     assert codes_at(findings) == {
         ("COD010", "bad-app/agent_server/agent.py"),
         ("COD015", "bad-app/agent_server/leftover.py"),
@@ -66,6 +78,7 @@ def test_file_level_problems_each_have_a_finding(tmp_path):
     assert "0123456789abcdef" not in secret.message  # the secret itself is never repeated
 
 
+@pytest.mark.e2e  # the import probe: a fresh interpreter
 def test_an_entry_module_that_does_not_import_fails_the_check(tmp_path):
     app = migrated_app(tmp_path)
     entry = app / "agent_server" / "agent.py"
@@ -75,6 +88,7 @@ def test_an_entry_module_that_does_not_import_fails_the_check(tmp_path):
     assert "NoSuchClient" in findings[0].message
 
 
+@pytest.mark.e2e  # the import probe: a fresh interpreter
 def test_an_agent_without_workspace_credentials_at_import_is_unverified_and_told_how_to_get_them(tmp_path,
                                                                                                 monkeypatch):
     app = migrated_app(tmp_path)
@@ -90,6 +104,7 @@ def test_an_agent_without_workspace_credentials_at_import_is_unverified_and_told
     assert "--profile PROFILE" in findings[0].fix and "migrate setup --profile" in findings[0].fix
 
 
+@pytest.mark.e2e  # the import probe: a fresh interpreter
 def test_a_second_stream_handler_fails_the_check(tmp_path):
     app = migrated_app(tmp_path)
     entry = app / "agent_server" / "agent.py"
@@ -107,6 +122,7 @@ def test_the_scaffold_placeholder_is_not_a_migrated_agent(tmp_path):
     assert [finding.code for finding in findings] == ["COD011"]
 
 
+@pytest.mark.e2e  # the import probe: a fresh interpreter
 def test_a_missing_dependency_is_named(tmp_path):
     app = migrated_app(tmp_path, "subpackage")
     (app / "agent_server" / "extra.py").write_text("import surely_not_installed_pkg\n")

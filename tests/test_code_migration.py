@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from checks import code as code_check
 from checks.code import check_code
 from scripts import atomic, processes
 from scripts.code_migration import migrate_code
@@ -76,34 +77,30 @@ def migrated(tmp_path: Path, agent: str, mode: str):
     return workdir, workdir / APP, report
 
 
+def static_check(app: Path) -> list:
+    """`check_code` without its import probe: the probe starts an interpreter that imports MLflow and the agent
+    (~10 s of CPU each), so it runs in the e2e test that serves the same app, which asserts the whole check."""
+    original = code_check.import_findings
+    code_check.import_findings = lambda app, external: []
+    try:
+        return check_code(MigrationLayout.for_app(app))
+    finally:
+        code_check.import_findings = original
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """Every corpus agent migrated in both modes, and its code check; the checks' fresh interpreters (each
-    imports MLflow) run a few at a time."""
-    saved = {key: os.environ.get(key) for key in ("DATABRICKS_HOST", "DATABRICKS_TOKEN")}
-    os.environ.setdefault("DATABRICKS_HOST", "http://127.0.0.1:9")
-    os.environ.setdefault("DATABRICKS_TOKEN", "not-a-real-token")
-    try:
-        apps = {}
-        for agent in EXPECTED:
-            for mode in ("sync", "async"):
-                _, app, report = migrated(tmp_path_factory.mktemp(f"{agent}-{mode}"), agent, mode)
-                apps[agent, mode] = (app, report)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            checks = dict(zip(apps, pool.map(lambda key: check_code(MigrationLayout.for_app(apps[key][0])), apps)))
-        return {key: (*apps[key], checks[key]) for key in apps}
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    """Every corpus agent migrated in both modes, and its static code check."""
+    apps = {}
+    for agent in EXPECTED:
+        for mode in ("sync", "async"):
+            _, app, report = migrated(tmp_path_factory.mktemp(f"{agent}-{mode}"), agent, mode)
+            apps[agent, mode] = (app, report, static_check(app))
+    return apps
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize("agent", list(EXPECTED))
-def test_corpus_agent_migrates_and_passes_the_check(corpus, agent, mode):
-    app, report, findings = corpus[agent, mode]
+def assert_check_of_the_corpus_app(agent: str, mode: str, report, findings) -> None:
+    """What `migrate code` reports and what the code check finds on a corpus app, in both modes."""
     assert report.payload["transform"] == EXPECTED[agent]
     errors = [finding for finding in findings if finding.severity == "error"]
     if EXPECTED[agent] == "not_converted":
@@ -125,6 +122,15 @@ def test_corpus_agent_migrates_and_passes_the_check(corpus, agent, mode):
         listed = {(f"{APP}/{site['path']}:{site['line']}") for site in report.payload["blocking_calls"]}
         assert {finding.path for finding in errors} == listed
         assert listed, "every corpus agent calls an LLM with a sync client"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("agent", list(EXPECTED))
+def test_corpus_agent_migrates_and_passes_the_static_checks(corpus, agent, mode):
+    app, report, findings = corpus[agent, mode]
+    assert_check_of_the_corpus_app(agent, mode, report, findings)
+    if EXPECTED[agent] == "not_converted":
+        return
     entry = (app / "agent_server" / "agent.py").read_text()
     assert "set_model" not in entry
     assert "async def" in entry and "@invoke()" in entry and "@stream()" in entry
@@ -217,17 +223,45 @@ def test_a_user_edited_agent_is_not_overwritten_without_force(tmp_path):
 
 
 def test_an_interrupted_write_leaves_the_old_agent_server(tmp_path, monkeypatch):
+    """Ctrl-C at the worst moment: the old agent_server is renamed aside and the new one not yet in its place."""
     workdir = prepare(tmp_path, "stream_agent")
     before = tree_digest(workdir / APP / "agent_server")
+    real_replace = os.replace
 
-    def interrupted(staged, target):
-        raise KeyboardInterrupt
+    def interrupted_on_the_staged_folder(source, destination):
+        if str(source).endswith(".partial"):
+            raise KeyboardInterrupt
+        real_replace(source, destination)
 
-    monkeypatch.setattr(atomic, "replace_dir", interrupted)
+    monkeypatch.setattr(atomic.os, "replace", interrupted_on_the_staged_folder)
     with pytest.raises(KeyboardInterrupt):
         migrate_code(workdir, None, "sync", force=False)
+    monkeypatch.undo()
     assert tree_digest(workdir / APP / "agent_server") == before
-    assert [path.name for path in (workdir / APP).iterdir() if path.name.endswith(".partial")] == []
+    assert [path.name for path in (workdir / APP).iterdir() if path.name.startswith(".agent_server.")] == []
+
+
+def test_replace_dir_puts_the_old_folder_back_when_the_new_one_cannot_move(tmp_path):
+    """No stand-in for anything: the staged folder is gone by the time it is moved, so the real os.replace fails."""
+    target = tmp_path / "agent_server"
+    (target / "tools").mkdir(parents=True)
+    (target / "agent.py").write_text("OLD = True\n")
+    (target / "tools" / "one.py").write_text("ONE = 1\n")
+    before = tree_digest(target)
+    staged = atomic.staging_dir(target)
+    (staged / "agent.py").write_text("NEW = True\n")
+    shutil.rmtree(staged)
+    with pytest.raises(FileNotFoundError):
+        atomic.replace_dir(staged, target)
+    assert tree_digest(target) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["agent_server"]  # nothing left aside
+
+    staged = atomic.staging_dir(target)
+    (staged / "agent.py").write_text("NEW = True\n")
+    atomic.replace_dir(staged, target)
+    assert tree_digest(target) == {"agent.py": tree_digest(target)["agent.py"]}
+    assert (target / "agent.py").read_text() == "NEW = True\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["agent_server"]
 
 
 def test_a_pickled_model_is_refused_with_a_fix(tmp_path):
@@ -312,7 +346,8 @@ def test_model_config_calls_point_at_the_config_file_the_step_writes():
     assert rewrite_module(source, CodeTree(), {}, "agent_server/agent.py").code == source
 
 
-def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp_path):
+def migrated_with_a_logged_model_config(tmp_path: Path):
+    """openai_tools as logged with a model config in MLmodel and a ModelConfig read at import, migrated (sync)."""
     workdir = prepare(tmp_path, "openai_tools")
     original = workdir / "original_mlflow_model"
     mlmodel = original / "MLmodel"
@@ -323,7 +358,11 @@ def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp
         "import mlflow\n", "import mlflow\nfrom mlflow.models import ModelConfig\n\n"
         "SETTINGS = ModelConfig(development_config='dev.yml').to_dict()\n", 1))
     write_report(*analyze(workdir))
-    report = migrate_code(workdir, None, "sync", force=False)
+    return workdir, migrate_code(workdir, None, "sync", force=False)
+
+
+def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp_path):
+    workdir, report = migrated_with_a_logged_model_config(tmp_path)
     package = workdir / APP / "agent_server"
     assert yaml.safe_load((package / "model_config.yml").read_text()) == {"llm_endpoint": "my-llm", "top_k": 2}
     entry = (package / "agent.py").read_text()
@@ -335,6 +374,13 @@ def test_a_logged_model_config_is_written_for_the_agent_and_its_load_context(tmp
             "target": "agent_server/model_config.yml"} in report.payload["artifact_references"]
     sources = {written["path"]: written["source"] for written in report.payload["files"]}
     assert sources["agent_server/model_config.yml"] == "MLmodel"
+    assert [finding for finding in static_check(workdir / APP) if finding.severity == "error"] == []
+
+
+@pytest.mark.e2e
+def test_an_agent_reading_its_logged_model_config_imports_in_the_whole_check(tmp_path):
+    """The import probe: the migrated agent finds model_config.yml when a fresh interpreter imports it."""
+    workdir, _ = migrated_with_a_logged_model_config(tmp_path)
     findings = check_code(MigrationLayout.for_app(workdir / APP))
     assert [finding for finding in findings if finding.severity == "error"] == []
 
@@ -407,58 +453,63 @@ def responses_request(example: dict) -> dict:
     return example
 
 
+@pytest.fixture
+def the_session_workspace(standin_workspace, monkeypatch):
+    """The session's stand-in as the workspace, for the agents that reach it at import and for the apps."""
+    for key, value in standin_workspace.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+    return standin_workspace
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("agent", SERVED_AGENTS)
-def test_migrated_app_answers_its_input_example(tmp_path, agent, mode, monkeypatch):
-    standin = pytest.importorskip("standin")
-    with standin.running() as workspace:
-        for key, value in workspace.env().items():
-            monkeypatch.setenv(key, value)
-        _, app, _ = migrated(tmp_path, agent, mode)
-        example = responses_request(json.loads((CORPUS / agent / "input_example.json").read_text()))
-        env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
-        process, base = serve(app, env)
-        try:
-            answer = httpx.post(f"{base}/invocations", json=example, timeout=60)
-            assert answer.status_code == 200, answer.text
-            output = answer.json()["output"]
-            assert output and any(item["type"] == "message" for item in output)
-            with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
-                lines = [line for line in events.iter_lines() if line.startswith("data: ")]
-            assert lines[-1] == "data: [DONE]"
-            payloads = [json.loads(line[6:]) for line in lines[:-1]]
-            assert not any("error" in payload for payload in payloads), payloads
-            assert any(payload.get("type") == "response.output_item.done" for payload in payloads)
-        finally:
-            processes.stop(process)
+def test_migrated_app_passes_the_whole_check_and_answers_its_input_example(tmp_path, agent, mode,
+                                                                          the_session_workspace):
+    """The whole code check, import probe included, on the app that is then served and asked."""
+    _, app, report = migrated(tmp_path, agent, mode)
+    example = responses_request(json.loads((CORPUS / agent / "input_example.json").read_text()))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the probe's interpreter starts while the server does
+        checked = pool.submit(check_code, MigrationLayout.for_app(app))
+        process, base = serve(app, dict(os.environ))
+    try:
+        assert_check_of_the_corpus_app(agent, mode, report, checked.result())
+        answer = httpx.post(f"{base}/invocations", json=example, timeout=60)
+        assert answer.status_code == 200, answer.text
+        output = answer.json()["output"]
+        assert output and any(item["type"] == "message" for item in output)
+        with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
+            lines = [line for line in events.iter_lines() if line.startswith("data: ")]
+        assert lines[-1] == "data: [DONE]"
+        payloads = [json.loads(line[6:]) for line in lines[:-1]]
+        assert not any("error" in payload for payload in payloads), payloads
+        assert any(payload.get("type") == "response.output_item.done" for payload in payloads)
+    finally:
+        processes.stop(process)
 
 
 @pytest.mark.e2e
-def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, monkeypatch):
+def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, the_session_workspace):
     """chat_agent_stream: predict_stream yields a tool call, its result and the answer in pieces."""
-    standin = pytest.importorskip("standin")
-    with standin.running() as workspace:
-        for key, value in workspace.env().items():
-            monkeypatch.setenv(key, value)
-        _, app, report = migrated(tmp_path, "chat_agent_stream", "sync")
-        assert "iterate_sync(stream_with_chat_agent, AGENT.predict_stream, request)" in \
-            (app / "agent_server" / "agent.py").read_text()
-        example = responses_request(json.loads((CORPUS / "chat_agent_stream" / "input_example.json").read_text()))
-        env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
-        process, base = serve(app, env)
-        try:
-            answer = httpx.post(f"{base}/invocations", json=example, timeout=60).json()
-            assert [item["type"] for item in answer["output"]] == ["function_call", "function_call_output", "message"]
-            call, result, text = answer["output"]
-            assert call["name"] == "lookup_capital" and result["call_id"] == call["call_id"]
-            assert "Paris" in result["output"] and text["content"][0]["text"].startswith("stand-in answer to:")
-            assert answer["custom_outputs"] == {"conversation_id": "c-1"}
-            with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
-                payloads = [json.loads(line[6:]) for line in events.iter_lines()
-                            if line.startswith("data: ") and line != "data: [DONE]"]
-        finally:
-            processes.stop(process)
+    _, app, report = migrated(tmp_path, "chat_agent_stream", "sync")
+    assert "iterate_sync(stream_with_chat_agent, AGENT.predict_stream, request)" in \
+        (app / "agent_server" / "agent.py").read_text()
+    example = responses_request(json.loads((CORPUS / "chat_agent_stream" / "input_example.json").read_text()))
+    env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
+    process, base = serve(app, env)
+    try:
+        answer = httpx.post(f"{base}/invocations", json=example, timeout=60).json()
+        assert [item["type"] for item in answer["output"]] == ["function_call", "function_call_output", "message"]
+        call, result, text = answer["output"]
+        assert call["name"] == "lookup_capital" and result["call_id"] == call["call_id"]
+        assert "Paris" in result["output"] and text["content"][0]["text"].startswith("stand-in answer to:")
+        assert answer["custom_outputs"] == {"conversation_id": "c-1"}
+        with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
+            payloads = [json.loads(line[6:]) for line in events.iter_lines()
+                        if line.startswith("data: ") and line != "data: [DONE]"]
+    finally:
+        processes.stop(process)
     done = [payload["item"] for payload in payloads if payload["type"] == "response.output_item.done"]
     deltas = [payload for payload in payloads if payload["type"] == "response.output_text.delta"]
     assert [item["type"] for item in done] == ["function_call", "function_call_output", "message"]

@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+from scripts import demo
+from tests.conftest import migrate_in_process
+
 pytestmark = pytest.mark.e2e
 
 
@@ -16,8 +19,12 @@ def migrate(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def demo_workdir(tmp_path_factory):
+def demo_workdir(tmp_path_factory, registered_example):
     workdir = tmp_path_factory.mktemp("demo")
+    # The demo reuses a registration recorded in its workdir (test_demo_plan proves it records its own): give it
+    # the session's, so the example is logged once per session rather than once more here.
+    (workdir / demo.REGISTRY_DIR).mkdir()
+    (workdir / demo.REGISTRY_DIR / "openai_tools.json").write_text(json.dumps(registered_example("openai_tools")))
     completed = migrate("demo", "--workdir", str(workdir))
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "verdict: PASS" in completed.stdout
@@ -62,12 +69,12 @@ def test_check_turns_red_when_a_downloaded_file_is_altered(demo_workdir, tmp_pat
 
     copy = tmp_path / "copy"
     shutil.copytree(demo_workdir, copy)
-    green = migrate("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
+    green = migrate_in_process("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
     assert green.returncode == 0, green.stdout + green.stderr
 
     mlmodel = copy / "original_mlflow_model" / "MLmodel"
     mlmodel.write_text(mlmodel.read_text() + "\n# edited by hand\n")
-    red = migrate("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
+    red = migrate_in_process("check", "--app", str(copy / "openai-tools-app"), "--json", env=env)
     assert red.returncode == 1
     findings = json.loads(red.stdout)["findings"]
     assert any(finding["path"].endswith("MLmodel") and finding["severity"] == "error" for finding in findings)

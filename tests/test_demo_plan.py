@@ -58,3 +58,20 @@ def test_a_second_demo_rewrites_its_own_apps_over_the_last_assistant_edit(tmp_pa
     steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
     forced = {(step[0], "--force" in step) for step in steps if isinstance(step, list) and step[0] in ("scaffold", "code")}
     assert forced == {("scaffold", False), ("code", False), ("scaffold", True), ("code", True)}
+
+
+def test_the_demo_registers_once_per_workdir_and_reuses_the_record(tmp_path):
+    """register_once calls the catalog on a new workdir, records where the model went, and reads that back after."""
+    calls = []
+
+    class Catalog:  # the catalog's registration logs a real model (e2e: conftest, test_demo); here only its answer
+        @staticmethod
+        def register_example(name, registry_dir, env):
+            calls.append((name, registry_dir))
+            return {"name": f"main.agents.{name}", "version": "1", **REGISTERED}
+
+    (tmp_path / demo.REGISTRY_DIR).mkdir()
+    first = demo.register_once(Catalog, "openai_tools", tmp_path, {})
+    assert calls == [("openai_tools", tmp_path / demo.REGISTRY_DIR)]
+    assert (tmp_path / demo.REGISTRY_DIR / "openai_tools.json").is_file()
+    assert demo.register_once(Catalog, "openai_tools", tmp_path, {}) == first and len(calls) == 1

@@ -176,17 +176,15 @@ def test_the_check_finds_what_breaks_the_install(tmp_path):
 
 
 @pytest.mark.e2e
-def test_setup_creates_the_experiment_once_in_a_workspace(tmp_path, monkeypatch):
-    standin = pytest.importorskip("standin")
+def test_setup_creates_the_experiment_once_in_a_workspace(tmp_path, monkeypatch, standin_workspace):
     app = make_app(tmp_path)
-    with standin.running(latency_ms=0) as workspace:
-        for name, value in workspace.env().items():
-            if value:
-                monkeypatch.setenv(name, value)
-            else:
-                monkeypatch.delenv(name, raising=False)
-        first = setup(tmp_path, app, None, False)
-        second = setup(tmp_path, app, None, False)
+    for name, value in standin_workspace.env().items():
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    first = setup(tmp_path, app, None, False)
+    second = setup(tmp_path, app, None, False)
     experiment = first.payload["experiment"]
     assert experiment["status"] == "created" and experiment["name"] == "/Users/demo.user@example.com/my-agent"
     assert second.payload["experiment"] == {**experiment, "status": "reused"}

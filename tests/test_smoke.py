@@ -26,7 +26,8 @@ from checks.schema_registry import validation_errors
 from scripts import app_process
 from scripts import responses_stream as rs
 from scripts.layout import MigrationLayout
-from tests.conftest import REPO, run_migrate
+from tests.conftest import REPO
+from tests.conftest import migrate_in_process as run_migrate  # in-process; Ctrl-C tests start their own process
 
 FAKE_SERVER = Path(__file__).parent / "fixtures" / "smoke" / "fake_start_server.py"
 REQUEST = {"input": [{"role": "user", "content": "hi"}], "custom_inputs": {"session": "s1"}}
