@@ -190,6 +190,16 @@ def parse_model_uri(uri: str) -> ModelVersion:
 # ---------------------------------------------------------------------------------------------------- download
 
 
+def without_credentials(uri: str) -> str:
+    """`uri` as a report may keep it: `scheme://user:password@host` loses its `user:password@`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not parts.netloc or "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def mlflow_uris(profile: str | None, registry_uri: str | None, tracking_uri: str | None) -> tuple[str, str]:
     suffix = f"://{profile}" if profile else ""
     return registry_uri or f"databricks-uc{suffix}", tracking_uri or f"databricks{suffix}"
@@ -285,7 +295,8 @@ def download(workdir: Path, args: argparse.Namespace) -> StepReport:
         model = parse_model_uri(args.model_uri)
     report = StepReport(step=STEP, inputs={
         "endpoint": args.endpoint, "model_uri": args.model_uri, "profile": args.profile, "entity": args.entity,
-        "version": args.version, "registry_uri": registry_uri, "tracking_uri": tracking_uri, "force": args.force})
+        "version": args.version, "registry_uri": without_credentials(registry_uri),
+        "tracking_uri": without_credentials(tracking_uri), "force": args.force})
 
     action = place_download(layout, model, registry_uri, tracking_uri, args.force)
     manifest = write_source_facts(layout, layout.original, {"uri": model.uri, **asdict(model)})

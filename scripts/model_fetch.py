@@ -78,6 +78,9 @@ def fetch_in_child(uri: str, registry_uri: str, tracking_uri: str, target: Path)
 
 
 def explain(error: BaseException, uri: str, registry_uri: str, target: Path) -> MigrateError | None:
+    from scripts.download import without_credentials
+
+    registry_uri = without_credentials(registry_uri)  # messages are printed and may be pasted anywhere
     """The MigrateError that fits a failed download's cause, or None for a bug."""
     from mlflow.exceptions import MlflowException
 

@@ -25,22 +25,32 @@ def holding_workdir(workdir: Path, step: str) -> Iterator[None]:
         yield
         return
     path = workdir / LOCK_FILE
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only or full folder: the step itself will say what is wrong with it
+        yield
+        return
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = os.pread(descriptor, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             raise MigrateError(f"{workdir} is in use by {holder}",
-                               "wait for that command to finish (or stop it), then run this one again",
-                               ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"`migrate {step}` (pid {os.getpid()})")
-        handle.flush()
+                               "wait for that command to finish (or stop it), then run this one again") from None
+        _note_holder(descriptor, f"`migrate {step}` (pid {os.getpid()})")
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _note_holder(descriptor, "")
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _note_holder(descriptor: int, holder: str) -> None:
+    """Say who holds the lock, for a second run's message; only a courtesy, so a full disk does not stop it.
+    Unbuffered writes, so nothing is left to fail when the file closes."""
+    try:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, holder.encode("utf-8"), 0)
+    except OSError:
+        pass

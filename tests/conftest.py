@@ -76,6 +76,21 @@ def migrate():
     return migrate_in_process
 
 
+@pytest.fixture(scope="session", autouse=True)
+def probe_cache_of_the_session(tmp_path_factory):
+    """The code check remembers clean import probes in the user's cache folder (checks/probe_cache.py): the
+    tests share one of their own, so an app imported once is not imported again, and none of the user's."""
+    import os
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def standin_workspace():
     import standin

@@ -3,6 +3,9 @@ check (any use left is an error), on the obo_tools fixtures and on small sources
 
 from __future__ import annotations
 
+from scripts.analyze import analyze
+from scripts.reports import write_report
+
 import shutil
 from pathlib import Path
 
@@ -57,6 +60,7 @@ def test_the_fixture_agents_get_the_forwarded_user_client(tmp_path, agent):
     workdir = tmp_path / "work"
     shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))
     scaffold(workdir, "obo-app", force=False)
     report = migrate_code(workdir, None, "sync", force=False)
     entry = (workdir / "obo-app" / "agent_server" / "agent.py").read_text()

@@ -3,6 +3,9 @@ errors listing the valid ones, in the resources step itself."""
 
 from __future__ import annotations
 
+from scripts.analyze import analyze
+from scripts.reports import write_report
+
 import shutil
 from pathlib import Path
 
@@ -56,6 +59,7 @@ def test_resources_does_not_take_a_docstring_for_a_use_of_the_credentials(tmp_pa
     source = workdir / "migration" / "source"
     source.mkdir(parents=True)
     shutil.copy(FIXTURES / "obo_tools" / "MLmodel", source / "MLmodel")
+    write_report(*analyze(workdir))
     scaffold(workdir, "obo-app", force=False)
     migrate_code(workdir, None, "sync", force=False)
     report = map_into_bundle(workdir, None)

@@ -265,3 +265,11 @@ def test_the_probe_is_remembered_only_for_an_unchanged_app_and_only_when_clean(t
         assert probe_cache.cached_probe(app, "PROBE", ["m"], probe(failed)) == failed  # a change: run again
         assert probe_cache.cached_probe(app, "PROBE", ["m"], probe(failed)) == failed  # a failure: not kept
     assert len(runs) == 9
+
+
+def test_credentials_in_a_registry_uri_never_reach_a_report():
+    from scripts.download import without_credentials
+
+    assert without_credentials("http://alice:s3cret@registry.example:5000/x") == "http://registry.example:5000/x"
+    assert without_credentials("sqlite:///tmp/r.db") == "sqlite:///tmp/r.db"
+    assert without_credentials("databricks-uc://profile") == "databricks-uc://profile"
