@@ -24,7 +24,7 @@ from scripts.errors import MigrateError
 from scripts.layout import MigrationLayout, find_app
 from scripts.reports import StepReport, write_report
 from scripts.smoke_original import OriginalRun, original_python, parity_record, parity_skipped
-from scripts.smoke_request import PARITY_CHOICES, comparison_mode, smoke_request
+from scripts.smoke_request import PARITY_CHOICES, comparison_mode, refuse_plain_http, smoke_request
 from scripts.smoke_server import app_url, ask_both, auth_headers, run_local_server
 from scripts.workspace import workspace_client
 
@@ -75,6 +75,7 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
     if deployed:
         client = workspace_client(args.profile, code="SMK022")
         url = args.url.rstrip("/") if args.url else app_url(client, args.app_name)
+        refuse_plain_http(url)
         print(f"asking the deployed app at {url}", file=sys.stderr)
         payload["url"] = url
         payload["server"] = None

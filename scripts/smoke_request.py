@@ -79,3 +79,13 @@ def comparison_mode(parity: str, env: dict[str, str], profile: str | None = None
         return parity
     host = urlparse(profile_host(profile, env) or "").hostname
     return "exact" if host in LOCAL_HOSTS else "structure"
+
+
+def refuse_plain_http(url: str) -> None:
+    """A deployed smoke test sends the user's token: never over plain http to another machine."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme == "http" and parsed.hostname not in LOCAL_HOSTS:
+        raise MigrateError(f"{url} is plain http: the smoke test would send your token unencrypted",
+                           "use the app's https:// URL (`databricks apps get APP_NAME` shows it)", code="SMK024")

@@ -273,3 +273,14 @@ def test_credentials_in_a_registry_uri_never_reach_a_report():
     assert without_credentials("http://alice:s3cret@registry.example:5000/x") == "http://registry.example:5000/x"
     assert without_credentials("sqlite:///tmp/r.db") == "sqlite:///tmp/r.db"
     assert without_credentials("databricks-uc://profile") == "databricks-uc://profile"
+
+
+def test_a_token_is_never_sent_over_plain_http_to_another_machine():
+    from scripts.errors import MigrateError
+    from scripts.smoke_request import refuse_plain_http
+
+    with pytest.raises(MigrateError) as refused:
+        refuse_plain_http("http://my-app-123.aws.databricksapps.com")
+    assert refused.value.code == "SMK024" and "https://" in refused.value.fix
+    refuse_plain_http("https://my-app-123.aws.databricksapps.com")
+    refuse_plain_http("http://127.0.0.1:8000")  # a local server: nothing leaves the machine
