@@ -47,7 +47,10 @@ def ensure_readme(app_dir: Path, project: dict, app_name: str) -> tuple[str, str
     """hatchling refuses to build without the README that pyproject.toml names."""
     readme = project.get("readme", "README.md")
     relative = readme if isinstance(readme, str) else readme.get("file", "README.md")
-    path = app_dir / relative
+    path = (app_dir / relative).resolve()
+    if not path.is_relative_to(app_dir.resolve()):  # setup writes nowhere but the app
+        raise MigrateError(f"pyproject.toml names the readme {relative!r}, outside the app folder",
+                           'name a file inside the app (`readme = "README.md"`), then run `migrate setup` again')
     if path.is_file():
         return relative, "unchanged"
     text = (APP_TEMPLATE / "README.md").read_text(encoding="utf-8")

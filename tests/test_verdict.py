@@ -284,3 +284,15 @@ def test_a_token_is_never_sent_over_plain_http_to_another_machine():
     assert refused.value.code == "SMK024" and "https://" in refused.value.fix
     refuse_plain_http("https://my-app-123.aws.databricksapps.com")
     refuse_plain_http("http://127.0.0.1:8000")  # a local server: nothing leaves the machine
+
+
+def test_setup_never_writes_a_readme_outside_the_app(tmp_path):
+    from scripts.errors import MigrateError
+    from scripts.setup import ensure_readme
+
+    app = tmp_path / "work" / "app"
+    app.mkdir(parents=True)
+    with pytest.raises(MigrateError, match="outside the app folder"):
+        ensure_readme(app, {"readme": "../../x.md"}, "app")
+    assert not (tmp_path / "x.md").exists()
+    assert ensure_readme(app, {"readme": "README.md"}, "app") == ("README.md", "created")
