@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from scripts.model.names import dotted_name, module_level_statements, qualified
+from scripts.model.names import dotted_name, module_level_statements, qualified, yields
 from scripts.model.source_file import SNIPPET_LENGTH, SourceFile
 
 # The MLflow interfaces an agent class can derive from, most specific first.
@@ -153,18 +153,6 @@ def find_agent_class(index: ClassIndex) -> AgentClassSearch:
     leaves.sort(key=lambda candidate: KNOWN_BASES.index(candidate[2]))
     site = leaves[0][0] if leaves else None
     return AgentClassSearch(site, "base_class" if site else None, calls, [leaf[0].node.name for leaf in leaves])
-
-
-def yields(function: ast.AST) -> bool:
-    """Whether `function`'s own body yields (a yield in a nested function does not count)."""
-    pending = list(ast.iter_child_nodes(function))
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(ast.iter_child_nodes(node))
-    return False
 
 
 def calls_self_method(function: ast.AST, method: str) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scripts.model.blocking_table import INSTEAD, kind_by_name
 from scripts.model.imports import import_aliases, package_of
-from scripts.model.names import dotted_name
+from scripts.model.names import dotted_name, yields
 
 LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "langchain_openai", "langgraph",
                      "databricks_langchain"}
@@ -188,8 +188,7 @@ class _Calls(ast.NodeVisitor):
 
 
 def _is_sync_generator(function: ast.AST) -> bool:
-    if not isinstance(function, ast.FunctionDef):
-        return False
+    return isinstance(function, ast.FunctionDef) and yields(function)
     pending = list(ast.iter_child_nodes(function))
     while pending:
         node = pending.pop()

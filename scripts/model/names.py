@@ -47,3 +47,15 @@ def module_level_statements(tree: ast.Module):
                 pending.extend(getattr(node, block, []))
         elif isinstance(node, ast.ExceptHandler):
             pending.extend(node.body)
+
+
+def yields(function: ast.AST) -> bool:
+    """Whether `function`'s own body yields (a yield in a nested function does not count)."""
+    pending = list(ast.iter_child_nodes(function))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
