@@ -189,14 +189,6 @@ class _Calls(ast.NodeVisitor):
 
 def _is_sync_generator(function: ast.AST) -> bool:
     return isinstance(function, ast.FunctionDef) and yields(function)
-    pending = list(ast.iter_child_nodes(function))
-    while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            return True
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            pending.extend(ast.iter_child_nodes(node))
-    return False
 
 
 def resolve(module: ParsedModule, call: ast.Call, modules: dict[str, ParsedModule],
