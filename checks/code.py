@@ -99,10 +99,19 @@ def run_import_probe(app: Path, modules: list[str]) -> dict:
                               timeout=IMPORT_TIMEOUT_SECONDS, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("PROBE "):
-            return json.loads(line[len("PROBE "):])
+            return app_relative(app, json.loads(line[len("PROBE "):]))
     tail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
     return {"error": "the interpreter stopped: " + " | ".join(tail), "invoke": None, "stream": None,
             "package": None, "missing": []}
+
+
+def app_relative(app: Path, probe: dict) -> dict:
+    """The probe with the package it loaded named relative to the app when it is the app's own: the result
+    is remembered by content, and an identical app in another folder must not be told it loads this one's."""
+    package = probe.get("package")
+    if package and Path(package).resolve().is_relative_to(app.resolve()):
+        probe["package"] = Path(package).resolve().relative_to(app.resolve()).as_posix()
+    return probe
 
 
 def import_findings(app: Path, external: list[str]) -> list[Finding]:
@@ -136,7 +145,7 @@ def import_findings(app: Path, external: list[str]) -> list[Finding]:
             findings.append(Finding("COD012", "error", path,
                                     f"`import agent_server.agent` fails in a fresh interpreter: {probe['error']}{hint}",
                                     fix))
-    elif probe["package"] and not Path(probe["package"]).resolve().is_relative_to(app.resolve()):
+    elif probe["package"] and Path(probe["package"]).is_absolute():  # not the app's own (see app_relative)
         findings.append(Finding("COD012", "error", path,
                                 f"`import agent_server` loads {probe['package']}, not the app's own package",
                                 "remove the other agent_server from the Python path"))

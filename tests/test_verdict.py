@@ -267,6 +267,26 @@ def test_the_probe_is_remembered_only_for_an_unchanged_app_and_only_when_clean(t
     assert len(runs) == 9
 
 
+@pytest.mark.e2e
+def test_a_remembered_probe_does_not_tell_an_identical_app_it_loads_the_first_ones_package(tmp_path, monkeypatch):
+    """Two apps with the same files (the sync and async migration of a ChatAgent are identical) share one
+    remembered probe; the second must not be told that `import agent_server` loads the first one's folder."""
+    from checks.code import import_findings
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = tmp_path / "first"
+    (first / "agent_server").mkdir(parents=True)
+    (first / "agent_server" / "__init__.py").write_text("")
+    (first / "agent_server" / "agent.py").write_text(
+        "from mlflow.genai.agent_server import invoke, stream\n\n"
+        "@invoke()\nasync def answer(request):\n    return {}\n\n"
+        "@stream()\nasync def answer_stream(request):\n    yield {}\n")
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    assert import_findings(first, []) == []
+    assert import_findings(second, []) == []
+
+
 def test_credentials_in_a_registry_uri_never_reach_a_report():
     from scripts.download import without_credentials
 
