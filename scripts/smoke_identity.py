@@ -27,6 +27,7 @@ import httpx
 import yaml
 
 from scripts.layout import MigrationLayout
+from scripts import workspace
 
 FORWARDED_TOKEN_HEADER = "x-forwarded-access-token"  # what agent_server/user_auth.py reads
 DEFAULT_USERS = 8
@@ -167,11 +168,12 @@ def plan(layout: MigrationLayout, env: dict[str, str], users: int) -> tuple[Iden
     targets = user_targets(read_mlmodel(layout))
     if not targets:
         return None, None
-    host, token = env.get("DATABRICKS_HOST"), env.get("DATABRICKS_TOKEN")
+    # The app's workspace as the SDK resolves it: DATABRICKS_HOST/TOKEN, else the profile .env names.
+    host, token = (workspace.profile_setting(key, None, env) for key in ("host", "token"))
     if not host or not token or not standin_answers(host, token):
         return None, {"status": "skipped", "targets": targets,
                       "reason": "only the workspace stand-in tells which token made each downstream call, and "
-                                "DATABRICKS_HOST is not one"}
+                                f"the app's workspace ({host or 'none configured'}) is not one"}
     probe = IdentityProbe(host.rstrip("/"), token, targets, users)
     probe.record = {"status": "ran", "reason": None, "targets": targets, "app_principal": probe.app_principal}
     return probe, None

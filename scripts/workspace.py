@@ -69,8 +69,13 @@ def profile_host(profile: str | None, env: Mapping[str, str]) -> str | None:
     /.well-known/databricks-config probe), and a name lookup is not bounded by its timeouts: five lookups took
     43 s here with no network, for a value the file holds.
     """
-    if env.get("DATABRICKS_HOST"):
-        return env["DATABRICKS_HOST"]
+    return profile_setting("host", profile, env)
+
+
+def profile_setting(key: str, profile: str | None, env: Mapping[str, str]) -> str | None:
+    """A setting as databricks-sdk resolves it: DATABRICKS_<KEY> in `env` first, else the profile's value."""
+    if env.get(f"DATABRICKS_{key.upper()}"):
+        return env[f"DATABRICKS_{key.upper()}"]
     import configparser
     from pathlib import Path
 
@@ -82,5 +87,5 @@ def profile_host(profile: str | None, env: Mapping[str, str]) -> str | None:
         return None
     section = profile or env.get("DATABRICKS_CONFIG_PROFILE") or "DEFAULT"
     if section == "DEFAULT":
-        return profiles.defaults().get("host")
-    return profiles.get(section, "host", fallback=None)
+        return profiles.defaults().get(key)
+    return profiles.get(section, key, fallback=None)
