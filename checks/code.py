@@ -15,11 +15,11 @@ from pathlib import Path
 
 from checks import secrets
 from checks.code_claims import check_code_claims
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from checks.probe_cache import cached_probe
 from checks.user_credentials import user_credential_findings
 from scripts import processes
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from scripts.model.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
 PACKAGE = "agent_server"

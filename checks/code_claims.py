@@ -11,8 +11,8 @@ from __future__ import annotations
 import ast
 import json
 
-from checks.findings import Finding
-from scripts.layout import MigrationLayout
+from scripts.core.findings import Finding
+from scripts.core.layout import MigrationLayout
 
 ENTRY = "agent_server/agent.py"
 HANDLER_DECORATORS = {"invoke", "stream"}

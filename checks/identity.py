@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from scripts import responses_stream as rs
 
 CONVERT_FIX = ("build the user's client per request from the forwarded token (`from agent_server.user_auth import "

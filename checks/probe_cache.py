@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts import atomic
+from scripts.core import atomic
 
 APP_FILES = ("pyproject.toml", "uv.lock", ".env")
 ENVIRONMENT_PREFIXES = ("DATABRICKS_", "MLFLOW_")

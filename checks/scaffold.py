@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from scripts.gitignore import env_is_ignored
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 
 # What a migration tool's checkout has and an app must not: it would be deployed with the app.
 TOOLING = ("AGENTS.md", "CLAUDE.md", "skills", "scripts", "checks", "tests", "examples", "standin", "benchmarks",

@@ -15,9 +15,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from scripts.gitignore import env_is_ignored
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 
 MLFLOW_FLOOR = "3.17"
 # Versions just below the floor: an MLflow requirement admitting any of them can install an MLflow

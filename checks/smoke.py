@@ -12,10 +12,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from checks.identity import concurrency_findings, identity_findings
 from scripts import responses_stream as rs
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 
 STEP = "smoke"
 AGENT_PACKAGE = "agent_server"

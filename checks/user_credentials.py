@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 
 USER_CREDENTIAL_NAMES = frozenset({"ModelServingUserCredentials", "MODEL_SERVING_USER_CREDENTIALS"})
 PACKAGE = "agent_server"

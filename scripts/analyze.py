@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 
 import yaml
-from checks.findings import Finding
+from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
 from scripts.model.requirements import parse_requirements, read_requirements
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
-from scripts.reports import StepReport, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
+from scripts.core.reports import StepReport, write_report
 
 STEP = "analyze"
 REQUIREMENTS = "requirements.txt"

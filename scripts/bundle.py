@@ -16,8 +16,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from scripts import atomic
-from scripts.errors import MigrateError
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
 
 BUNDLE_FILE = "databricks.yml"
 

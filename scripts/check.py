@@ -6,7 +6,7 @@ files (hashes, MLmodel, code) instead of trusting the report. A step whose repor
 step's report exists is an error: the pipeline lost a step. In an app folder, a step that never ran is
 UNVERIFIED: nothing checked it.
 
-Verdicts (`checks.findings`): PASS exit 0, FAIL exit 1, UNVERIFIED exit 4.
+Verdicts (`scripts.core.findings`): PASS exit 0, FAIL exit 1, UNVERIFIED exit 4.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import json
 import os
 from pathlib import Path
 
-from checks.findings import EXIT_CODE_OF_VERDICT, Finding, status_of, verdict_of
-from checks.render import as_json, as_table, verdict_line
-from checks.schema_registry import validation_errors
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, app_folders
+from scripts.core.findings import EXIT_CODE_OF_VERDICT, Finding, status_of, verdict_of
+from scripts.core.render import as_json, as_table, verdict_line
+from scripts.core.schema_registry import validation_errors
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout, app_folders
 from scripts.steps import STEPS, Command
 
 PROFILE_KEY = "DATABRICKS_CONFIG_PROFILE"

@@ -1,12 +1,12 @@
 """`migrate`: one subcommand per step; the step contract is enforced here, in one place.
 
 A step's `run(args)` returns its `StepReport`, already written to `migration/reports/<step>.json`. The
-CLI prints the report's findings through the one renderer (`checks.render`) and exits 1 when any of them
+CLI prints the report's findings through the one renderer (`scripts.core.render`) and exits 1 when any of them
 is an error, so no step can record an error and exit 0. Commands that are not steps (check, demo) return
 their exit code.
 
 Exit codes: 0 success, 1 an expected failure (a `MigrateError`, an error finding, a FAIL verdict), 2 usage,
-3 a bug (traceback printed), 4 an UNVERIFIED verdict (see `checks.findings`), 130 interrupted.
+3 a bug (traceback printed), 4 an UNVERIFIED verdict (see `scripts.core.findings`), 130 interrupted.
 
 Only the module of the command being run is imported, so `migrate --help` does not load MLflow or libcst.
 """
@@ -18,7 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 from scripts.steps import COMMANDS, STEPS
 
 EXIT_FAILURE = 1
@@ -53,8 +53,8 @@ def build_parser(configure: str | None = "*") -> argparse.ArgumentParser:
 
 def finish_step(report) -> int:
     """Print what a step found, through the one renderer, and give its exit code."""
-    from checks.findings import has_errors
-    from checks.render import as_lines
+    from scripts.core.findings import has_errors
+    from scripts.core.render import as_lines
 
     if report.findings:
         print(as_lines(report.findings))

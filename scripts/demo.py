@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_EXAMPLE = "openai_tools"

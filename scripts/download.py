@@ -19,11 +19,12 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from checks.findings import Finding
-from scripts import atomic, model_fetch
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
-from scripts.reports import StepReport, write_report
+from scripts.core.findings import Finding
+from scripts import model_fetch
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
+from scripts.core.reports import StepReport, write_report
 from scripts.source_facts import UnreadableManifest, hash_tree, manifest_digest, read_manifest, write_source_facts
 
 STEP = "download"

@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts.atomic import describe, fix_for
-from scripts.errors import MigrateError
+from scripts.core.atomic import describe, fix_for
+from scripts.core.errors import MigrateError
 
 TIMEOUT_VARIABLE = "MIGRATE_NETWORK_TIMEOUT_SECONDS"
 DEFAULT_TIMEOUT_SECONDS = 30

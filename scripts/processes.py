@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 STOP_GRACE_SECONDS = 5.0
 # Set by `uv run` for this tool's own environment; an app has (and locks) its own.

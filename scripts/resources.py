@@ -16,13 +16,13 @@ from pathlib import Path
 import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from checks.findings import Finding
-from scripts import atomic
+from scripts.core.findings import Finding
+from scripts.core import atomic
 from scripts.bundle import Bundle, trailer_kept
 from scripts import user_scopes
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, find_app
-from scripts.reports import StepReport, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout, find_app
+from scripts.core.reports import StepReport, write_report
 
 STEP = "resources"
 REPO = Path(__file__).resolve().parent.parent

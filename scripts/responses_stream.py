@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.schema_registry import validation_errors
+from scripts.core.schema_registry import validation_errors
 
 DONE = "[DONE]"
 RESPONSE_SCHEMA = "responses_agent_response"

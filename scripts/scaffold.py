@@ -16,11 +16,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks.findings import Finding
-from scripts import atomic
-from scripts.errors import MigrateError
-from scripts.layout import MIGRATION_DIR, MigrationLayout
-from scripts.reports import StepReport, carry_migration, read_report, write_report
+from scripts.core.findings import Finding
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MIGRATION_DIR, MigrationLayout
+from scripts.core.reports import StepReport, carry_migration, read_report, write_report
 
 STEP = "scaffold"
 REPO = Path(__file__).resolve().parent.parent

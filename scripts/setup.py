@@ -12,12 +12,12 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from checks.findings import Finding
-from scripts import atomic
+from scripts.core.findings import Finding
+from scripts.core import atomic
 from scripts.bundle import Bundle, set_experiment_default
-from scripts.errors import MigrateError
-from scripts.layout import find_app
-from scripts.reports import StepReport, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import find_app
+from scripts.core.reports import StepReport, write_report
 from scripts.setup_dependencies import (APP_TEMPLATE, decide_dependencies, lock, locked_version, merged_dependencies,
                                         read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits,
                                         written_by_setup)

@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from scripts import processes
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 from scripts.model.requirement_lines import read_requirement_lines
 
 APP_TEMPLATE = Path(__file__).resolve().parent / "app_template"

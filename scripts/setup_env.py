@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts import atomic
+from scripts.core import atomic
 from scripts.gitignore import ENV_FILE, env_is_ignored
 from scripts.workspace import reaching, workspace_client
 

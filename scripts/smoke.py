@@ -20,9 +20,9 @@ from pathlib import Path
 
 from checks.smoke import STEP, agent_file_hashes, smoke_findings
 from scripts import app_process, processes, smoke_identity
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout, find_app
-from scripts.reports import StepReport, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout, find_app
+from scripts.core.reports import StepReport, write_report
 from scripts.smoke_original import OriginalRun, original_python, parity_record, parity_skipped
 from scripts.smoke_request import PARITY_CHOICES, comparison_mode, refuse_plain_http, smoke_request
 from scripts.smoke_server import app_url, ask_both, auth_headers, run_local_server

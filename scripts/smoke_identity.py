@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from scripts import workspace
 
 FORWARDED_TOKEN_HEADER = "x-forwarded-access-token"  # what agent_server/user_auth.py reads

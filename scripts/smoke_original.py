@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from scripts import app_process, processes
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 
 ORIGINAL_TIMEOUT = 600.0
 

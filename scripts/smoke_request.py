@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from urllib.parse import urlparse
 
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.workspace import profile_host
 
 INPUT_EXAMPLE = "input_example.json"

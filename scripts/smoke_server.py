@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from scripts import app_process, processes
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 
 
 def ask(client: httpx.Client, url: str, request: dict, stream: bool, timeout: float) -> dict:

@@ -11,8 +11,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from scripts import atomic
-from scripts.layout import SOURCE_MANIFEST, MigrationLayout
+from scripts.core import atomic
+from scripts.core.layout import SOURCE_MANIFEST, MigrationLayout
 
 # The original's files a reviewer reads directly; everything else is known by its hash.
 COPIED_FILES = ("MLmodel", "input_example.json", "requirements.txt", "python_env.yaml")
@@ -60,7 +60,7 @@ class UnreadableManifest(Exception):
 
 def read_manifest(layout: MigrationLayout) -> dict | None:
     """The manifest of the download in place, None when there is none; `UnreadableManifest` when it is broken."""
-    from checks.schema_registry import validation_errors
+    from scripts.core.schema_registry import validation_errors
 
     path = layout.source / SOURCE_MANIFEST
     if not path.is_file():

@@ -53,21 +53,21 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("download", "scripts.download", "Resolve an endpoint to its model version and download it.",
-            check="checks.source:check_download", skill="download-model", code_prefixes=("DLD", "SRC")),
+            check="checks.download:check_download", skill="download-model", code_prefixes=("DLD", "SRC")),
     Command("analyze", "scripts.analyze", "Describe the downloaded agent: entry file, class, framework, resources.",
-            check="checks.analysis:check_analysis", skill="download-model", code_prefixes=("ANA",)),
+            check="checks.analyze:check_analyze", skill="download-model", code_prefixes=("ANA",)),
     Command("scaffold", "scripts.scaffold", "Create the app folder from the scaffold and carry the migration facts in.",
             check="checks.scaffold:check_scaffold", skill="scaffold-app", code_prefixes=("SCF",)),
     Command("setup", "scripts.setup", "Carry the agent's requirements into the app, lock them with uv, write .env "
             "and create the MLflow experiment.", check="checks.setup:check_setup", skill="setup-app",
             code_prefixes=("SET",)),
-    Command("code", "scripts.code_migration", "Move the agent's code into agent_server/ with @invoke/@stream handlers.",
+    Command("code", "scripts.code", "Move the agent's code into agent_server/ with @invoke/@stream handlers.",
             check="checks.code:check_code", skill="migrate-code", code_prefixes=("COD",)),
     Command("smoke", "scripts.smoke", "Start the app locally (or ask the deployed one) and compare its answers, "
             "streaming and not, with the original model's.", check="checks.smoke:check_smoke",
             skill="test-locally", code_prefixes=("SMK",)),
     Command("resources", "scripts.resources", "Map the model's Databricks resources to app resources and user "
-            "scopes in databricks.yml.", check="checks.bundle:check_bundle", skill="configure-resources",
+            "scopes in databricks.yml.", check="checks.resources:check_resources", skill="configure-resources",
             code_prefixes=("RES",)),
     Command("check", "scripts.check", "Re-verify every step's report and files; exit 0 (PASS) only when every check "
             "ran and nothing is an error.", skill="review-migration", code_prefixes=("CHK",)),

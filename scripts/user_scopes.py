@@ -13,7 +13,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 
 SCOPES_FILE = Path(__file__).with_name("user_api_scopes.json")
 

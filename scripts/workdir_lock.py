@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 LOCK_FILE = ".migrate.lock"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 # Per request (connect and read), and in all for the SDK's retries of one call. Config() itself already
 # calls the host (its /.well-known/databricks-config probe) with these bounds.

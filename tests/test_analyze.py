@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.analysis import check_analysis
-from checks.schema_registry import validation_errors
+from checks.analyze import check_analyze
+from scripts.core.schema_registry import validation_errors
 from scripts.analyze import RESOURCE_TYPES, analyze, parse_requirements
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
-from scripts.reports import read_report, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
+from scripts.core.reports import read_report, write_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analyze"
 
@@ -52,7 +52,7 @@ def test_every_fixture_gives_a_valid_report_and_leaves_the_download_untouched(fi
     write_report(layout, report)
     assert validation_errors(read_report(layout, "analyze"), "analyze") == []
     assert tree_hashes(workdir / "original_mlflow_model") == before
-    assert check_analysis(layout) == []  # a fresh report matches what the check re-derives
+    assert check_analyze(layout) == []  # a fresh report matches what the check re-derives
 
 
 def test_responses_agent_whose_predict_calls_predict_stream(tmp_path):
@@ -149,7 +149,7 @@ def test_the_faq_example_state_built_in_init_and_its_per_thread_memory(downloade
     assert [(call["call"], call["function"]) for call in payload["blocking_calls"]][:2] == \
         [("WorkspaceClient", "FaqAgent.__init__"), ("httpx.Client", "FaqAgent.__init__")]
     assert [artifact["key"] for artifact in payload["artifacts"]["declared"]] == ["faq"]
-    assert check_analysis(layout) == []
+    assert check_analyze(layout) == []
 
 
 def test_openai_tool_loop_with_a_class_level_client(tmp_path):
@@ -322,18 +322,18 @@ def test_the_check_leaves_an_unreadable_report_to_migrate_check(tmp_path):
     analyzed("chat_agent", tmp_path)
     layout = MigrationLayout.for_workdir(tmp_path)
     layout.report_path("analyze").write_text("{not json")
-    assert check_analysis(layout) == []  # `migrate check` reports CHK002 for it
+    assert check_analyze(layout) == []  # `migrate check` reports CHK002 for it
 
 
 def test_the_check_finds_a_report_edited_after_the_analysis(tmp_path):
     analyzed("all_resources", tmp_path)
     layout = MigrationLayout.for_workdir(tmp_path)
-    assert check_analysis(layout) == []
+    assert check_analyze(layout) == []
     report_path = layout.report_path("analyze")
     document = json.loads(report_path.read_text())
     document["payload"]["resources"] = document["payload"]["resources"][1:]
     report_path.write_text(json.dumps(document))
-    findings = check_analysis(layout)
+    findings = check_analyze(layout)
     assert [(finding.code, finding.severity) for finding in findings] == [("ANA101", "error")]
     assert "resources" in findings[0].message and "migrate analyze" in findings[0].fix
 
@@ -343,7 +343,7 @@ def test_the_check_finds_a_download_changed_after_the_analysis(tmp_path):
     layout = MigrationLayout.for_workdir(tmp_path)
     entry = tmp_path / "original_mlflow_model" / "responses_agent.py"
     entry.write_text(entry.read_text().replace("OpenAI()", "OpenAI(base_url='x')"))
-    findings = check_analysis(layout)
+    findings = check_analyze(layout)
     assert "ANA101" in codes(findings)
     assert any("entry_file" in finding.message or "source_files" in finding.message for finding in findings)
 
@@ -372,14 +372,14 @@ def test_the_check_runs_from_the_app_folder_alone(tmp_path):
     analyzed("all_resources", workdir)
     layout = app_folder_without_the_download(workdir, "all_resources")
     assert not layout.original.exists()
-    assert check_analysis(layout) == []
+    assert check_analyze(layout) == []
 
     report_path = layout.report_path("analyze")
     document = json.loads(report_path.read_text())
     document["payload"]["auth_policy"]["user_api_scopes"] = ["sql"]
     document["payload"]["task"] = "agent/v2/chat"
     report_path.write_text(json.dumps(document))
-    findings = check_analysis(layout)
+    findings = check_analyze(layout)
     assert codes(findings) == ["ANA101", "ANA101"]
     assert {finding.message.split(" does not")[0] for finding in findings} == {
         "the report's task", "the report's auth_policy"}
@@ -393,11 +393,11 @@ def test_the_check_from_the_app_folder_finds_a_source_file_the_download_does_not
     files = json.loads(manifest.read_text())["files"]
     files["code/mypkg/base.py"]["sha256"] = "0" * 64
     manifest.write_text(json.dumps({"files": files}))
-    findings = check_analysis(layout)
+    findings = check_analyze(layout)
     assert [(finding.code, "code/mypkg/base.py" in finding.message) for finding in findings] == [("ANA103", True)]
 
     (layout.source / "MLmodel").unlink()
-    assert codes(check_analysis(layout)) == ["ANA102"]
+    assert codes(check_analyze(layout)) == ["ANA102"]
 
 
 # ---------------------------------------------------------------------------------------------------- real MLflow
@@ -502,7 +502,7 @@ def test_analysis_of_a_model_that_mlflow_really_logged(tmp_path):
     assert payload["input_example"]["present"] and payload["input_example"]["format"] == "responses"
     assert [call["call"] for call in payload["blocking_calls"]] == ["time.sleep"]
     assert report.findings == []
-    assert check_analysis(layout) == []
+    assert check_analyze(layout) == []
 
 
 def test_run_writes_the_report_and_exits_non_zero_only_on_errors(tmp_path, capsys):
@@ -540,5 +540,5 @@ def test_the_check_finds_an_agent_class_the_entry_file_does_not_define_there(tmp
     document = json.loads(report_path.read_text())
     document["payload"]["agent_class"]["name"] = "SomeOtherAgent"
     report_path.write_text(json.dumps(document))
-    findings = check_analysis(layout)
+    findings = check_analyze(layout)
     assert [(finding.code, "SomeOtherAgent" in finding.message) for finding in findings] == [("ANA104", True)]

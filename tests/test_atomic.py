@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import atomic
-from scripts.errors import MigrateError
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
 from tests.conftest import REPO, run_migrate
 
 ANALYZE_FIXTURES = Path(__file__).parent / "fixtures" / "analyze"
@@ -96,8 +96,8 @@ def test_a_file_size_limit_is_a_clear_error_too(tmp_path):
     script = textwrap.dedent(f"""
         import resource, signal, sys
         from pathlib import Path
-        from scripts import atomic
-        from scripts.errors import MigrateError
+        from scripts.core import atomic
+        from scripts.core.errors import MigrateError
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
         try:

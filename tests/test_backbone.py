@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from checks.findings import Finding
-from checks.schema_registry import schema_names, validation_errors
+from scripts.core.findings import Finding
+from scripts.core.schema_registry import schema_names, validation_errors
 from scripts import cli
-from scripts.layout import MigrationLayout
-from scripts.reports import InvalidReport, StepReport, read_report, write_report
+from scripts.core.layout import MigrationLayout
+from scripts.core.reports import InvalidReport, StepReport, read_report, write_report
 from scripts.steps import COMMANDS, STEPS
 
 
@@ -33,7 +33,7 @@ def test_every_step_has_a_schema_and_a_check(step):
 def test_every_schema_is_valid_2020_12():
     from jsonschema import Draft202012Validator
 
-    from checks.schema_registry import _schemas
+    from scripts.core.schema_registry import _schemas
 
     for name, schema in _schemas().items():
         Draft202012Validator.check_schema(schema)

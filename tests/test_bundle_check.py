@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from checks.bundle import check_bundle
-from checks.schema_registry import validation_errors
-from scripts.layout import MigrationLayout
+from checks.resources import check_resources
+from scripts.core.schema_registry import validation_errors
+from scripts.core.layout import MigrationLayout
 from scripts.resources import map_into_bundle
 from scripts.scaffold import scaffold
 from scripts.setup import setup
@@ -217,7 +217,7 @@ def app(migrated, tmp_path) -> Path:
 
 
 def findings_of(app: Path):
-    return check_bundle(MigrationLayout.for_app(app))
+    return check_resources(MigrationLayout.for_app(app))
 
 
 def codes(app: Path) -> set[str]:
@@ -330,7 +330,7 @@ def test_one_secret_is_reported_once_whichever_check_scans_it(app):
     (app / "app.yaml").write_text("env:\n  - name: DB_URL\n    value: postgresql://agent:s3cr3tpw@db.example.com/x\n")
     assert {hit.relative for hit in secrets.scan(app)} == {"agent_server/keys.py", "app.yaml"}
     assert [finding.path for finding in code_secrets(app)] == [f"{app.name}/agent_server/keys.py:1"]
-    bundle = [finding for finding in check_bundle(MigrationLayout.for_app(app)) if finding.code == "RES113"]
+    bundle = [finding for finding in check_resources(MigrationLayout.for_app(app)) if finding.code == "RES113"]
     assert [finding.path for finding in bundle] == [f"{app.name}/app.yaml:3"]
     assert "a password in a URL" in bundle[0].message and "s3cr3tpw" not in bundle[0].message
 

@@ -13,7 +13,7 @@ from mlflow.types.responses import ResponsesAgentRequest
 from agent_server.chat_agent_adapter import (chat_agent_inputs, events_from_chunks, events_from_response,
                                              predict_with_chat_agent, responses_from_chat, stream_from_chat_predict,
                                              stream_with_chat_agent)
-from checks.schema_registry import validation_errors
+from scripts.core.schema_registry import validation_errors
 
 
 def tool_call(call_id: str, name: str, arguments: str) -> dict:

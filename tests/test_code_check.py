@@ -9,10 +9,10 @@ import pytest
 
 from checks import code as code_check
 from checks.code import check_code
-from scripts.code_migration import migrate_code
-from scripts.layout import MigrationLayout
+from scripts.code import migrate_code
+from scripts.core.layout import MigrationLayout
 from scripts.analyze import analyze
-from scripts.reports import write_report
+from scripts.core.reports import write_report
 from scripts.scaffold import scaffold
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"

@@ -22,12 +22,13 @@ import yaml
 
 from checks import code as code_check
 from checks.code import check_code
-from scripts import atomic, processes
-from scripts.code_migration import migrate_code
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts import processes
+from scripts.core import atomic
+from scripts.code import migrate_code
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.analyze import analyze
-from scripts.reports import write_report
+from scripts.core.reports import write_report
 from scripts.scaffold import scaffold
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scripts import demo
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 REGISTERED = {"registry_uri": "sqlite:///r.db", "tracking_uri": "sqlite:///r.db"}
 

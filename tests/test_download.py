@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import standin
-from checks.source import check_download
+from checks.download import check_download
 from scripts import cli, download
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from tests.conftest import run_migrate
 
 

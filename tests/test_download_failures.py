@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from scripts import cli
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from standin.registry import registry_env, serve_model
 from tests.conftest import REPO, run_migrate
 

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from scripts import cli
 from scripts.analyze import analyze, parse_requirements
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
-from scripts.reports import StepReport, write_report
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
+from scripts.core.reports import StepReport, write_report
 from scripts.setup import decide_dependencies, scaffold_dependencies
 from scripts.source_facts import write_source_facts
 

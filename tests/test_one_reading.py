@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from scripts.analyze import analyze
-from scripts.code_migration import migrate_code
-from scripts.errors import MigrateError
-from scripts.reports import write_report
+from scripts.code import migrate_code
+from scripts.core.errors import MigrateError
+from scripts.core.reports import write_report
 from scripts.scaffold import scaffold
 
 TESTS = Path(__file__).parent
@@ -99,12 +99,23 @@ def test_the_leaf_class_is_migrated_not_its_base(tmp_path):
     assert "AGENT = Leaf()" in entry and "mlflow.models.set_model(" not in entry
 
 
-def test_the_analyze_check_imports_no_step_module():
-    tree = ast.parse((ROOT / "checks" / "analysis.py").read_text())
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
         alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert not {name for name in imported if name and name.startswith("scripts.")} - {
-        "scripts.layout", "scripts.model.files", "scripts.model.mlmodel", "scripts.model.requirements"}
+
+
+def test_no_check_imports_a_step_module():
+    """A check verifies a step's output from the files, never through the step's own code: checks import the
+    core (scripts/core/), the model readers (scripts/model/) and file libraries, never `scripts.<step>` or one
+    of its parts (`scripts.<step>_*`)."""
+    from scripts.steps import COMMANDS
+
+    step_modules = {command.module for command in COMMANDS}
+    for path in sorted((ROOT / "checks").glob("*.py")):
+        for name in imported_modules(path):
+            assert not any(name == step or name.startswith(step + "_") or name.startswith(step + ".")
+                           for step in step_modules), f"checks/{path.name} imports {name}"
 
 
 def test_the_model_package_imports_no_step_module():

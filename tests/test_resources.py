@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 from scripts.resources import map_into_bundle
 from scripts.scaffold import scaffold
 

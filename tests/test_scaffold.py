@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checks.scaffold import check_scaffold
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.scaffold import app_name_problem, scaffold
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from checks.setup import check_setup
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.scaffold import scaffold
 from scripts.setup import setup
 from scripts.setup_dependencies import decide_dependencies, merged_dependencies, scaffold_dependencies

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from checks.smoke import check_smoke, smoke_findings
-from checks.schema_registry import validation_errors
+from scripts.core.schema_registry import validation_errors
 from scripts import app_process
 from scripts import responses_stream as rs
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from tests.conftest import REPO
 from tests.conftest import migrate_in_process as run_migrate  # in-process; Ctrl-C tests start their own process
 
@@ -703,7 +703,7 @@ def test_a_chat_agent_example_is_sent_as_input_and_the_original_gets_it_as_is(tm
 
 
 def test_a_chat_message_the_app_cannot_take_as_input_is_refused_with_the_fix(tmp_path, capsys):
-    from scripts.errors import MigrateError
+    from scripts.core.errors import MigrateError
     from scripts.smoke import smoke_request
 
     (tmp_path / "original_mlflow_model").mkdir()

@@ -4,7 +4,7 @@ check (any use left is an error), on the obo_tools fixtures and on small sources
 from __future__ import annotations
 
 from scripts.analyze import analyze
-from scripts.reports import write_report
+from scripts.core.reports import write_report
 
 import shutil
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from checks.user_credentials import user_credential_findings
-from scripts.code_migration import migrate_code
+from scripts.code import migrate_code
 from scripts.scaffold import scaffold
 from scripts.transform.user_credentials import MARKER, rewrite_user_credentials
 

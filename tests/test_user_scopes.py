@@ -4,7 +4,7 @@ errors listing the valid ones, in the resources step itself."""
 from __future__ import annotations
 
 from scripts.analyze import analyze
-from scripts.reports import write_report
+from scripts.core.reports import write_report
 
 import shutil
 from pathlib import Path
@@ -50,7 +50,7 @@ def test_the_resources_step_writes_apps_names_for_a_serving_auth_policy(tmp_path
 def test_resources_does_not_take_a_docstring_for_a_use_of_the_credentials(tmp_path):
     """obo_tools' docstring names ModelServingUserCredentials(); after `migrate code` rewrote the call, the
     resources step must not report RES012 (it matched the text before)."""
-    from scripts.code_migration import migrate_code
+    from scripts.code import migrate_code
     from scripts.resources import map_into_bundle
     from scripts.scaffold import scaffold
 

@@ -16,7 +16,7 @@ import pytest
 
 from checks.code_claims import check_code_claims
 from scripts import cli
-from scripts.layout import MigrationLayout
+from scripts.core.layout import MigrationLayout
 from scripts.steps import STEPS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -296,7 +296,7 @@ def test_credentials_in_a_registry_uri_never_reach_a_report():
 
 
 def test_a_token_is_never_sent_over_plain_http_to_another_machine():
-    from scripts.errors import MigrateError
+    from scripts.core.errors import MigrateError
     from scripts.smoke_request import refuse_plain_http
 
     with pytest.raises(MigrateError) as refused:
@@ -307,7 +307,7 @@ def test_a_token_is_never_sent_over_plain_http_to_another_machine():
 
 
 def test_setup_never_writes_a_readme_outside_the_app(tmp_path):
-    from scripts.errors import MigrateError
+    from scripts.core.errors import MigrateError
     from scripts.setup import ensure_readme
 
     app = tmp_path / "work" / "app"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from scripts import workspace
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import libcst as cst
 
-from checks.schema_registry import validation_errors
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.schema_registry import validation_errors
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, model_config, read_mlmodel
 from scripts.transform.modules import ARTIFACTS_DIR
 

@@ -25,7 +25,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from checks.findings import Finding
+from scripts.core.findings import Finding
 
 STRATEGY = "ModelServingUserCredentials"
 STRATEGY_MODULES = ("databricks_ai_bridge", "databricks_ai_bridge.model_serving_obo_credential_strategy",

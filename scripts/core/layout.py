@@ -84,7 +84,7 @@ def app_folders(workdir: Path) -> list[Path]:
 
 def find_app(workdir: Path, app: Path | None = None) -> MigrationLayout:
     """The app folder a step works on: `--app` when given, else the one app folder in the working directory."""
-    from scripts.errors import MigrateError
+    from scripts.core.errors import MigrateError
 
     if app is not None:
         if not (app / APP_MARKER).is_dir():

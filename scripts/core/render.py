@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from checks.findings import SEVERITIES, Finding, verdict_of
+from scripts.core.findings import SEVERITIES, Finding, verdict_of
 
 ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 

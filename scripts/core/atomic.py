@@ -17,7 +17,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from scripts.errors import MigrateError
+from scripts.core.errors import MigrateError
 
 # New files get the usual mode less the umask, as `open(path, "w")` would give them; mkstemp's 0600
 # made every rewritten pyproject.toml and databricks.yml private to its owner.

@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from checks.findings import Finding, status_of
-from checks.schema_registry import validation_errors
-from scripts import atomic
-from scripts.errors import MigrateError
-from scripts.layout import MIGRATION_DIR, MigrationLayout, app_folders
+from scripts.core.findings import Finding, status_of
+from scripts.core.schema_registry import validation_errors
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MIGRATION_DIR, MigrationLayout, app_folders
 
 TOOL_NAME = "agent-migrate"
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import libcst as cst
 import yaml
 
-from checks.findings import Finding
-from scripts import atomic
-from scripts.errors import MigrateError
-from scripts.layout import ORIGINAL_DIR, MigrationLayout, find_app
-from scripts.reports import StepReport, read_report, write_report
+from scripts.core.findings import Finding
+from scripts.core import atomic
+from scripts.core.errors import MigrateError
+from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
+from scripts.core.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
 from scripts.transform import user_credentials
 from scripts.transform.added_imports import add_imports

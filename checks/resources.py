@@ -18,11 +18,11 @@ from pathlib import Path
 from jsonschema.exceptions import best_match
 
 from checks import secrets
-from checks.findings import Finding
-from checks.schema_registry import validator
+from scripts.core.findings import Finding
+from scripts.core.schema_registry import validator
 from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text
-from scripts.errors import MigrateError
-from scripts.layout import MigrationLayout
+from scripts.core.errors import MigrateError
+from scripts.core.layout import MigrationLayout
 from scripts.resources import (EXPERIMENT_RESOURCE, MAPPINGS, RESOURCE_NAME_MAX, RESOURCE_NAME_PATTERN,
                                app_resource_spec, identity, plain, read_mlmodel, resource_kind, source_resources)
 from scripts.scaffold import app_name_problem, bundle_key
@@ -42,7 +42,7 @@ PERMISSION_ORDER = {
 READ_LEVEL = {"SELECT", "EXECUTE", "USE_CONNECTION", "READ_VOLUME"}
 SERVER_SCRIPT = "start-server"
 
-def check_bundle(layout: MigrationLayout) -> list[Finding]:
+def check_resources(layout: MigrationLayout) -> list[Finding]:
     app_dir = layout.root
     shown = f"{app_dir.name}/{BUNDLE_FILE}"
     path = app_dir / BUNDLE_FILE

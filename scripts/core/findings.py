@@ -1,6 +1,6 @@
 """A finding is what every check returns: a stable code, how bad it is, where, what, and the fix.
 
-Checks never print; the CLI renders findings in one place (`checks.render`).
+Checks never print; the CLI renders findings in one place (`scripts.core.render`).
 
 Severities, worst first:
 - `error`: something is wrong; the verdict is FAIL.

@@ -14,9 +14,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from checks.findings import Finding
-from checks.schema_registry import validation_errors
-from scripts.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
+from scripts.core.findings import Finding
+from scripts.core.schema_registry import validation_errors
+from scripts.core.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
 from scripts.model.files import CODE_DIR
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, read_mlmodel
 from scripts.model.requirements import read_requirements
@@ -201,7 +201,7 @@ def compare_with_source_copies(layout: MigrationLayout, payload: dict, report_pa
     return findings
 
 
-def check_analysis(layout: MigrationLayout) -> list[Finding]:
+def check_analyze(layout: MigrationLayout) -> list[Finding]:
     report_path = layout.report_path(STEP)
     shown = layout.relative(report_path)
     try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from checks.findings import Finding
-from scripts.layout import SOURCE_MANIFEST, MigrationLayout
+from scripts.core.findings import Finding
+from scripts.core.layout import SOURCE_MANIFEST, MigrationLayout
 from scripts.source_facts import (COPIED_FILES, UnreadableManifest, file_sha256, hash_tree, manifest_digest,
                                   read_manifest)
 
