@@ -44,6 +44,9 @@ agent_server_instance = AgentServer("ResponsesAgent")
 app = agent_server_instance.app
 
 
+WORKER_START_SECONDS = int(os.environ.get("AGENT_WORKER_START_SECONDS", "300"))
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
@@ -53,8 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
     parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
     args = parser.parse_args(argv)
+    # With --workers, uvicorn kills a worker that does not answer its health ping within
+    # timeout_worker_healthcheck (default 5 s), and a worker cannot answer before it has imported MLflow and
+    # the agent, which takes longer than that on a small machine: every worker would be killed and restarted
+    # forever. Give the import the time a start may take.
     uvicorn.run("agent_server.start_server:app", host=args.host, port=args.port,
-                workers=args.workers, reload=args.reload)
+                workers=args.workers, reload=args.reload, timeout_worker_healthcheck=WORKER_START_SECONDS)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,29 @@ def user_workspace_client(allow_local_fallback: bool = True) -> WorkspaceClient:
             f"no {FORWARDED_TOKEN_HEADER} header on this request: declare `user_api_scopes` for the app in "
             "databricks.yml (`migrate resources` does it) and redeploy")
     return WorkspaceClient()
+
+
+def as_user(client):
+    """The app's OpenAI or AsyncOpenAI `client`, acting as the calling user for this request.
+
+    A copy (`with_options`) that carries the user's forwarded token and shares the app client's connections:
+    measured against the stand-in with 64 calls in flight, a new AsyncOpenAI client per request costs ~30 ms
+    of CPU per call (its TLS context and pool) and serves 27-30 calls/s; a copy costs 1.6 ms and serves 244.
+    Build it per request, keep it in a local, and do not close it (the app's client owns the connections).
+
+    The token replaces both the API key and an `Authorization` default header (a client built with
+    `default_headers=config.authenticate()` would otherwise keep sending the app's own token). A client that
+    authenticates inside its HTTP client (databricks-sdk's `get_open_ai_client()`) cannot be re-pointed at a
+    user: build the app's client with `api_key` instead.
+    """
+    if getattr(getattr(client, "_client", None), "auth", None) is not None:
+        raise ValueError("this client authenticates inside its HTTP client, so a per-request copy would still "
+                         "call as the app: build it as AsyncOpenAI(base_url=..., api_key=...) instead")
+    token = forwarded_user_token()
+    if token:
+        return client.with_options(api_key=token, default_headers={"Authorization": f"Bearer {token}"})
+    if os.environ.get("DATABRICKS_APP_NAME"):
+        raise NoUserToken(
+            f"no {FORWARDED_TOKEN_HEADER} header on this request: declare `user_api_scopes` for the app in "
+            "databricks.yml (`migrate resources` does it) and redeploy")
+    return client  # a local run: the developer's own credentials are the user's

@@ -1,19 +1,15 @@
-"""How many requests per second one example agent serves, four ways, in one run on this machine.
+"""How many requests per second one example agent serves, served every way of benchmarks/servers.py, in one run.
 
     uv run python benchmarks/concurrency.py [--concurrency 64] [--latency-ms 200] [--requests N]
 
-Against the workspace stand-in with LLM latency L, `examples/openai_tools` is served
-  (0) ceiling:  MLflow's AgentServer with a handler that answers at once (what this machine's CPU allows),
-  (1) original: `mlflow models serve --env-manager local` on original_mlflow_model/, as Model Serving runs it,
-  (2) sync:     the app `migrate code --mode sync` writes (the agent's sync code in sync_bridge worker threads),
-  (3) async:    the app `migrate code --mode async` writes, with the conversion its report asks for done
-                (an async OpenAI client awaited, custom_outputs passed through),
-and each is driven by C concurrent httpx.AsyncClient clients for N requests. The ideal for (1)-(3) is
-min(C / (calls × L), ceiling), where `calls` is how many LLM calls one request makes (the stand-in counts
-them; this agent calls the LLM twice: the tool call, then the answer). The last line printed is one JSON object.
-
-The apps are built through the `migrate` commands themselves (download, scaffold, code), so the benchmark
-measures what users get. Servers run in their own process groups and are always stopped.
+Against the workspace stand-in with LLM latency L, `examples/openai_tools` is served as the ceiling, the
+original model, the two hand migrations a user would write from the official template, and the three ways
+`migrate` gives (see servers.py), each driven by C concurrent httpx.AsyncClient clients for N requests. The
+ideal is min(C / (calls × L), ceiling), where `calls` is how many LLM calls one request makes (the stand-in
+counts them; this agent calls the LLM twice). Traces go over HTTP to a real `mlflow server` on loopback, as a
+deployed app exports them (`--trace-store sqlite`: each server's own SQLite file, to compare). Each mode's
+ratio to the original, to the hand migration of the same mode, and to the ideal is printed; the last line
+printed is one JSON object. Servers run in their own process groups and are always stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -36,105 +31,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import standin  # noqa: E402
-from scripts import app_process, processes  # noqa: E402
-from scripts.demo import load_example_module  # noqa: E402
+from benchmarks.servers import (EXAMPLE, HAND_PEER, MODES, BenchmarkError, build_apps,  # noqa: E402
+                                server_command, trace_server)
+from scripts import app_process  # noqa: E402
 
-EXAMPLE = "openai_tools"
-MODES = ("ceiling", "original", "sync", "async")
+MIGRATED = ("original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
 WARMUP_REQUESTS = 4
 REQUEST_TIMEOUT = 120.0
-
-CEILING_AGENT = '''"""Answers at once: what AgentServer itself costs on this machine."""
-from mlflow.genai.agent_server import invoke, stream
-from mlflow.types.responses import ResponsesAgentResponse
-
-ITEM = {"type": "message", "id": "m1", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
-
-
-@invoke()
-async def handle(request):
-    return ResponsesAgentResponse(output=[ITEM])
-
-
-@stream()
-async def handle_stream(request):
-    raise NotImplementedError("the ceiling measures invoke only")
-    yield
-'''
-
-class BenchmarkError(RuntimeError):
-    pass
-
-
-def complete_async_conversion(agent_path: Path) -> None:
-    """The judgement work `migrate code --mode async` leaves to the assistant (its COD009/COD010 findings),
-    as recorded for this example in examples/async_conversions.py (the demo applies the same edits)."""
-    conversions = load_example_module("async_conversions")
-    try:
-        conversions.convert(EXAMPLE, agent_path)
-    except conversions.ConversionMismatch as error:
-        raise BenchmarkError(str(error)) from None
-
-
-# ---------------------------------------------------------------------------------------------------- building
-
-
-def migrate(argv: list[str], env: dict) -> None:
-    try:
-        processes.run([sys.executable, "-m", "scripts.cli", *argv], cwd=REPO, env=env)
-    except processes.CommandFailed as error:
-        raise BenchmarkError(str(error)) from None
-
-
-def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict[str, Path]:
-    """Register the example (unless `registered` says where it already is), download it, and build the sync,
-    async and ceiling apps next to it."""
-    if registered is None:
-        catalog = load_example_module("catalog")
-        registry = workdir / "registry"
-        registry.mkdir(parents=True, exist_ok=True)
-        log(f"registering examples/{EXAMPLE} (logging a model takes a while)")
-        registered = catalog.register_example(EXAMPLE, registry, env)
-    where = ["--workdir", str(workdir)]
-    log("migrate download, analyze, scaffold, code (sync and async)")
-    migrate(["download", "--model-uri", registered["model_uri"], "--registry-uri", registered["registry_uri"],
-             "--tracking-uri", registered["tracking_uri"], *where], env)
-    migrate(["analyze", *where], env)  # the code step migrates the class analyze found
-    apps = {}
-    for mode in ("sync", "async"):
-        app = workdir / f"bench-{mode}"
-        migrate(["scaffold", "--app-name", f"bench-{mode}", *where], env)
-        migrate(["code", "--mode", mode, "--app", str(app), *where], env)
-        apps[mode] = app
-    complete_async_conversion(apps["async"] / "agent_server" / "agent.py")
-    ceiling = workdir / "bench-ceiling" / "agent_server"
-    ceiling.mkdir(parents=True)
-    for name in ("__init__.py", "start_server.py"):
-        shutil.copy(apps["sync"] / "agent_server" / name, ceiling / name)
-    (ceiling / "agent.py").write_text(CEILING_AGENT, encoding="utf-8")
-    apps["ceiling"] = ceiling.parent
-    return apps
-
-
-def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict,
-                   trace_sampling: float = 1.0) -> app_process.ServerCommand:
-    # Each server keeps its traces in its own store: tracing stays on, as it is in production, unless
-    # --trace-sampling lowers MLflow's sampling ratio to see what tracing costs. MLFLOW_EXPERIMENT_ID is set as
-    # a deployed app's `experiment` resource sets it (0: the store's default experiment); without it MLflow
-    # searches for a Databricks notebook context (a failing import) on every trace.
-    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / f'traces-{mode}.db'}", "PYTHONUNBUFFERED": "1",
-           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling), "MLFLOW_EXPERIMENT_ID": "0"}
-    if mode == "original":
-        def argv(port: int) -> list[str]:
-            return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(workdir / "original_mlflow_model"),
-                    "--env-manager", "local", "-h", app_process.LOCALHOST, "-p", str(port)]
-        return app_process.ServerCommand(argv, workdir, env, health_path="/ping", description="mlflow models serve")
-
-    def argv(port: int) -> list[str]:
-        return [sys.executable, "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
-                "--port", str(port)]
-    return app_process.ServerCommand(argv, apps[mode], env, description=f"{mode} app")
-
 
 # ---------------------------------------------------------------------------------------------------- driving
 
@@ -215,8 +118,11 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------------------------------- main
 
 
-def measure(mode: str, workdir: Path, apps: dict[str, Path], env: dict, request: dict, args) -> dict:
-    command = server_command(mode, workdir, apps, env, args.trace_sampling)
+def measure(mode: str, workdir: Path, apps: dict[str, Path], env: dict, request: dict, args,
+            tracking_uri: str) -> dict:
+    if args.trace_store == "sqlite":
+        tracking_uri = f"sqlite:///{workdir / f'traces-{mode}.db'}"
+    command = server_command(mode, workdir, apps, env, tracking_uri, args.trace_sampling)
     log(f"[{mode}] starting {command.description}")
     with app_process.serving(command, start_timeout=300, app_dir=command.cwd,
                              log_path=workdir / f"server-{mode}.log") as server:
@@ -230,9 +136,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=200.0,
                         help="the stand-in LLM's latency per call L (default: %(default)s)")
     parser.add_argument("--requests", type=int, help="requests N per mode (default: 8 × C)")
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="which ways to serve")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="which ways to serve (benchmarks/servers.py)")
     parser.add_argument("--trace-sampling", type=float, default=1.0,
                         help="MLFLOW_TRACE_SAMPLING_RATIO for every server (default: 1.0, every request traced)")
+    parser.add_argument("--trace-store", choices=("http", "sqlite"), default="http",
+                        help="where the servers export traces: a real `mlflow server` on loopback over HTTP, as a "
+                             "deployed app does (default), or each server's own SQLite file")
     parser.add_argument("--workdir", type=Path, help="keep the built apps and logs here (default: a temp folder)")
     parser.add_argument("--registered", type=Path,
                         help=f"a JSON file saying where examples/{EXAMPLE} is already registered, as examples/catalog.py's "
@@ -244,55 +154,76 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def ratios(result: dict) -> dict[str, dict]:
+    """Each served mode's req/s over the original's, over its hand-migration peer's, and over the ideal."""
+    def over(mode: str, other: str | None) -> float | None:
+        if other not in result or mode not in result or not result[other]["rps"]:
+            return None
+        return round(result[mode]["rps"] / result[other]["rps"], 2)
+    return {mode: {"to_original": over(mode, "original"), "to_hand": over(mode, HAND_PEER.get(mode)),
+                   "to_ideal": result[mode]["ratio_to_ideal"]}
+            for mode in MIGRATED if mode in result and mode != "original"}
+
+
+def report(result: dict, latency_bound: float) -> None:
+    print(f"C={result['concurrency']} clients, L={result['latency_ms']:.0f} ms per LLM call, "
+          f"{result['llm_calls_per_request']:.2f} LLM calls per request, N={result['requests']} requests per mode, "
+          f"{result['cores']} cores, traces to {result['trace_store']}")
+    print(f"ideal = min(C / (calls × L) = {latency_bound:.1f}, ceiling) = {result['ideal_rps']:.1f} req/s")
+    print(f"{'mode':<11} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'÷ideal':>7} {'÷original':>10} "
+          f"{'÷hand':>7}")
+    shown = lambda value: "-" if value is None else f"{value:.2f}"  # noqa: E731
+    for mode in MODES:
+        figures = result.get(mode)
+        if figures:
+            ratio = result["ratios"].get(mode, {})
+            print(f"{mode:<11} {figures['rps']:>8.1f} {figures['p50_ms']!s:>9} {figures['p99_ms']!s:>9} "
+                  f"{figures['errors']:>7} {shown(figures['ratio_to_ideal']):>7} "
+                  f"{shown(ratio.get('to_original')):>10} {shown(ratio.get('to_hand')):>7}")
+
+
+def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], dict[str, float]]:
+    workspace = stack.enter_context(standin.running(latency_ms=0))
+    env = workspace.environ()
+    registered = json.loads(args.registered.read_text()) if args.registered else None
+    apps = build_apps(workdir, env, registered)
+    request = json.loads((workdir / "original_mlflow_model" / "input_example.json").read_text())
+    tracking_uri = ""
+    if args.trace_store == "http":
+        log("starting mlflow server for the traces")
+        tracking = stack.enter_context(app_process.serving(trace_server(workdir, env), start_timeout=300,
+                                                           log_path=workdir / "server-traces.log"))
+        tracking_uri = tracking.url
+    workspace.set_latency(args.latency_ms)
+    runs: dict[str, dict] = {}
+    calls: dict[str, float] = {}
+    for mode in args.modes:
+        before = workspace.stats()["llm_requests"]
+        runs[mode] = measure(mode, workdir, apps, env, request, args, tracking_uri)
+        calls[mode] = (workspace.stats()["llm_requests"] - before) / (args.requests + WARMUP_REQUESTS)
+    return runs, calls
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        workspace = stack.enter_context(standin.running(latency_ms=0))
-        env = workspace.environ()
-        registered = json.loads(args.registered.read_text()) if args.registered else None
-        apps = build_apps(workdir, env, registered)
-        request = json.loads((workdir / "original_mlflow_model" / "input_example.json").read_text())
-        workspace.set_latency(args.latency_ms)
+        runs, calls = run_modes(args, workdir, stack)
 
-        runs: dict[str, dict] = {}
-        calls: dict[str, float] = {}
-        for mode in args.modes:
-            before = workspace.stats()["llm_requests"]
-            runs[mode] = measure(mode, workdir, apps, env, request, args)
-            made = workspace.stats()["llm_requests"] - before
-            calls[mode] = made / (args.requests + WARMUP_REQUESTS)
-
-    agent_calls = max((calls[mode] for mode in ("original", "sync", "async") if mode in calls), default=1.0) or 1.0
+    agent_calls = max((calls[mode] for mode in MIGRATED if mode in calls), default=1.0) or 1.0
     ceiling = summary(runs["ceiling"], None) if "ceiling" in runs else None
     latency_bound = args.concurrency / (agent_calls * args.latency_ms / 1000) if args.latency_ms else float("inf")
     ideal = min(latency_bound, ceiling["rps"]) if ceiling else latency_bound
-    if ceiling is not None:  # at least 1.0: how far the CPU's limit is above the latency bound
-        ceiling = summary(runs["ceiling"], ideal)
     result: dict = {"concurrency": args.concurrency, "latency_ms": args.latency_ms, "requests": args.requests,
                     "llm_calls_per_request": round(agent_calls, 2), "ideal_rps": round(ideal, 1),
-                    "trace_sampling": args.trace_sampling, "cores": os.cpu_count()}
-    if ceiling is not None:
-        result["ceiling"] = ceiling
-    for mode in ("original", "sync", "async"):
+                    "trace_sampling": args.trace_sampling, "trace_store": args.trace_store, "cores": os.cpu_count(),
+                    "load_average": [round(value, 2) for value in os.getloadavg()]}
+    for mode in MODES:
         if mode in runs:
             result[mode] = summary(runs[mode], ideal)
-
-    print(f"C={args.concurrency} clients, L={args.latency_ms:.0f} ms per LLM call, {agent_calls:.2f} LLM calls per "
-          f"request, N={args.requests} requests per mode, {os.cpu_count()} cores")
-    print(f"ideal = min(C / (calls × L) = {latency_bound:.1f}, ceiling) = {ideal:.1f} req/s")
-    print(f"{'mode':<9} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'ratio':>7} {'errors':>7}")
-    for mode in MODES:
-        figures = result.get(mode)
-        if figures:
-            ratio = f"{figures['ratio_to_ideal']:.2f}" if figures["ratio_to_ideal"] is not None else "-"
-            print(f"{mode:<9} {figures['rps']:>8.1f} {figures['p50_ms']!s:>9} {figures['p99_ms']!s:>9} {ratio:>7} "
-                  f"{figures['errors']:>7}")
-    if "original" in result:
-        for mode in ("sync", "async"):
-            if mode in result and result["original"]["rps"]:
-                print(f"{mode} / original = {result[mode]['rps'] / result['original']['rps']:.1f}×")
+    result["ratios"] = ratios(result)
+    report(result, latency_bound)
     print(json.dumps(result))
     return 0
 

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The async LLM client's transport: what makes the async app faster than the sync one. The benchmark's
+# `hand_async` mode removes it to measure the hand migration with httpx's default transport.
+FAST_TRANSPORT = ", http_client=DefaultAioHttpClient()"
+# What the app needs installed for it: the conversion adds it to the app's dependencies (`uv add`).
+FAST_TRANSPORT_DEPENDENCY = "openai[aiohttp]"
+
 ASYNC_CONVERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "openai_tools": (
         # COD010: the sync OpenAI client from databricks-sdk becomes an AsyncOpenAI client on the same
-        # workspace URL and credentials (the SDK's authenticate() gives the headers).
+        # workspace URL and credentials (the SDK's authenticate() gives the headers), on openai's aiohttp
+        # transport (`openai[aiohttp]`): httpx's default async pool costs ~15 ms of CPU per call at 64 calls in
+        # flight, aiohttp ~1.6 ms (benchmarks/README.md).
         ("client = WorkspaceClient().serving_endpoints.get_open_ai_client()",
-         "from openai import AsyncOpenAI\n"
+         "from openai import AsyncOpenAI, DefaultAioHttpClient\n"
          "_workspace = WorkspaceClient()\n"
          "client = AsyncOpenAI(base_url=f\"{_workspace.config.host.rstrip('/')}/serving-endpoints\", api_key=\"-\",\n"
-         "                     default_headers=_workspace.config.authenticate())"),
+         f"                     default_headers=_workspace.config.authenticate(){FAST_TRANSPORT})"),
         ("response = client.chat.completions.create(", "response = await client.chat.completions.create("),
         # COD009: the original predict returned the request's custom_inputs as custom_outputs.
         ("return ResponsesAgentResponse(output=outputs)",

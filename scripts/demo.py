@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from scripts import processes
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 
@@ -101,7 +102,15 @@ def async_conversion(example: str, app_dir: Path) -> AssistantEdit:
 
     def apply() -> str:
         edits = conversions.convert(example, app_dir / "agent_server" / "agent.py")
-        return f"{edits} edits to {app_dir.name}/agent_server/agent.py, from examples/async_conversions.py"
+        # The async client's transport is a dependency of the app, added as the assistant would add it.
+        try:
+            processes.run([*processes.uv_command(), "add", "--no-sync", conversions.FAST_TRANSPORT_DEPENDENCY],
+                          cwd=app_dir, timeout=300)
+        except processes.CommandFailed as error:
+            raise MigrateError(f"could not add {conversions.FAST_TRANSPORT_DEPENDENCY} to {app_dir.name}: {error}",
+                               "check that uv can reach the package index, then run the demo again") from None
+        return (f"{edits} edits to {app_dir.name}/agent_server/agent.py, from examples/async_conversions.py; "
+                f"`uv add {conversions.FAST_TRANSPORT_DEPENDENCY}`")
 
     return AssistantEdit("convert the blocking calls the code step listed (COD010) to async", app_dir, apply)
 

@@ -24,9 +24,14 @@ def test_tiny_benchmark_prints_the_json_line(registered_example, tmp_path):
                                cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert {"concurrency", "latency_ms", "ceiling", "original", "sync", "async"} <= set(result)
-    assert result["concurrency"] == 2 and result["latency_ms"] == 10
-    for mode in ("ceiling", "original", "sync", "async"):
+    modes = ("ceiling", "original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
+    assert {"concurrency", "latency_ms", "ratios", *modes} <= set(result)
+    assert result["concurrency"] == 2 and result["latency_ms"] == 10 and result["trace_store"] == "http"
+    for mode in modes:
         assert FIGURES <= set(result[mode]), mode
         assert result[mode]["errors"] == 0, result[mode]
     assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
+    # Every served mode against the original, its hand-migration peer and the ideal.
+    assert set(result["ratios"]) == set(modes) - {"ceiling", "original"}
+    assert result["ratios"]["async"]["to_hand"] == round(result["async"]["rps"] / result["hand_async"]["rps"], 2)
+    assert result["ratios"]["sync_2w"]["to_hand"] == round(result["sync_2w"]["rps"] / result["hand_sync"]["rps"], 2)

@@ -1,0 +1,164 @@
+"""The servers `concurrency.py` compares: how each app is built, and the command that serves it.
+
+    ceiling     AgentServer with a handler that answers at once (what this machine's CPU allows)
+    original    `mlflow models serve` on original_mlflow_model/, as Model Serving runs the model
+    hand_sync   the hand migration a user writes from the official template's sync path: plain `def` handlers
+                calling the agent (AgentServer runs them on its event loop: mlflow/mlflow#23953)
+    hand_async  the template's async path: an `AsyncOpenAI` client on httpx's default transport
+    sync        `migrate code --mode sync` (the agent's sync code in sync_bridge worker threads)
+    sync_2w     the same app under `start-server --workers 2`
+    async       `migrate code --mode async` with the conversion it asks for, on openai's aiohttp transport
+
+Apps are built through the `migrate` commands, so the benchmark measures what users get.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from scripts import app_process, processes
+from scripts.demo import load_example_module
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = "openai_tools"
+MODES = ("ceiling", "original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
+# The migrated mode each hand migration is the peer of.
+HAND_PEER = {"sync": "hand_sync", "sync_2w": "hand_sync", "async": "hand_async"}
+GENERATED_HANDLERS = "# Served by MLflow's AgentServer"
+
+CEILING_AGENT = '''"""Answers at once: what AgentServer itself costs on this machine."""
+from mlflow.genai.agent_server import invoke, stream
+from mlflow.types.responses import ResponsesAgentResponse
+
+ITEM = {"type": "message", "id": "m1", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+
+
+@invoke()
+async def handle(request):
+    return ResponsesAgentResponse(output=[ITEM])
+
+
+@stream()
+async def handle_stream(request):
+    raise NotImplementedError("the ceiling measures invoke only")
+    yield
+'''
+
+HAND_SYNC_HANDLERS = '''
+
+# The hand migration: plain sync handlers, as the template's sync path writes them.
+@invoke()
+def hand_invoke(request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+    return {predict}(request)
+
+
+@stream()
+def hand_stream(request: ResponsesAgentRequest):
+    yield from {predict_stream}(request)
+'''
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+def migrate(argv: list[str], env: dict) -> None:
+    try:
+        processes.run([sys.executable, "-m", "scripts.cli", *argv], cwd=REPO, env=env)
+    except processes.CommandFailed as error:
+        raise BenchmarkError(str(error)) from None
+
+
+def convert_async(agent_path: Path, transport: bool = True) -> None:
+    """The judgement work `migrate code --mode async` leaves to the assistant (COD009/COD010), as recorded for
+    this example in examples/async_conversions.py (the demo applies the same edits); without the fast
+    transport for the hand migration."""
+    conversions = load_example_module("async_conversions")
+    try:
+        conversions.convert(EXAMPLE, agent_path)
+    except conversions.ConversionMismatch as error:
+        raise BenchmarkError(str(error)) from None
+    if not transport:
+        text = agent_path.read_text(encoding="utf-8")
+        if text.count(conversions.FAST_TRANSPORT) != 1:
+            raise BenchmarkError(f"{agent_path}: the conversion's transport argument is not there once")
+        agent_path.write_text(text.replace(conversions.FAST_TRANSPORT, ""), encoding="utf-8")
+
+
+def hand_sync_agent(generated: str) -> str:
+    """The sync app's entry module with its handlers replaced by the plain `def` ones a hand migration has."""
+    head, found, handlers = generated.partition(GENERATED_HANDLERS)
+    invoke = re.search(r"run_sync\(([\w.]+), request\)", handlers)
+    stream = re.search(r"iterate_sync\(([\w.]+), request\)", handlers)
+    if not found or not invoke or not stream:
+        raise BenchmarkError("the sync app's handlers are not the ones `migrate code --mode sync` writes: update "
+                             "benchmarks/servers.py:hand_sync_agent")
+    return head.rstrip() + "\n" + HAND_SYNC_HANDLERS.format(predict=invoke[1], predict_stream=stream[1])
+
+
+def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict[str, Path]:
+    """Register the example (unless `registered` says where it already is), download it, and build every app."""
+    if registered is None:
+        registry = workdir / "registry"
+        registry.mkdir(parents=True, exist_ok=True)
+        print(f"registering examples/{EXAMPLE} (logging a model takes a while)", file=sys.stderr, flush=True)
+        registered = load_example_module("catalog").register_example(EXAMPLE, registry, env)
+    where = ["--workdir", str(workdir)]
+    migrate(["download", "--model-uri", registered["model_uri"], "--registry-uri", registered["registry_uri"],
+             "--tracking-uri", registered["tracking_uri"], *where], env)
+    migrate(["analyze", *where], env)  # the code step migrates the class analyze found
+    apps = {}
+    for mode in ("sync", "async"):
+        app = workdir / f"bench-{mode}"
+        migrate(["scaffold", "--app-name", f"bench-{mode}", *where], env)
+        migrate(["code", "--mode", mode, "--app", str(app), *where], env)
+        apps[mode] = app
+    apps["hand_async"] = workdir / "bench-hand-async"
+    shutil.copytree(apps["async"], apps["hand_async"])
+    convert_async(apps["async"] / "agent_server" / "agent.py")
+    convert_async(apps["hand_async"] / "agent_server" / "agent.py", transport=False)
+    apps["hand_sync"] = workdir / "bench-hand-sync"
+    shutil.copytree(apps["sync"], apps["hand_sync"])
+    entry = apps["hand_sync"] / "agent_server" / "agent.py"
+    entry.write_text(hand_sync_agent(entry.read_text(encoding="utf-8")), encoding="utf-8")
+    apps["sync_2w"] = apps["sync"]
+    ceiling = workdir / "bench-ceiling" / "agent_server"
+    ceiling.mkdir(parents=True)
+    for name in ("__init__.py", "start_server.py"):
+        shutil.copy(apps["sync"] / "agent_server" / name, ceiling / name)
+    (ceiling / "agent.py").write_text(CEILING_AGENT, encoding="utf-8")
+    apps["ceiling"] = ceiling.parent
+    return apps
+
+
+def trace_server(workdir: Path, env: dict) -> app_process.ServerCommand:
+    """A real `mlflow server` on loopback: the apps export their traces to it over HTTP, as a deployed app
+    exports to the workspace's tracking service."""
+    def argv(port: int) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{workdir / 'tracking.db'}",
+                "--default-artifact-root", str(workdir / "trace-artifacts"), "--host", app_process.LOCALHOST,
+                "--port", str(port), "--workers", "1"]
+    return app_process.ServerCommand(argv, workdir, env, health_path="/health", description="mlflow server (traces)")
+
+
+def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, tracking_uri: str,
+                   trace_sampling: float = 1.0) -> app_process.ServerCommand:
+    # Tracing stays on, as in production, unless --trace-sampling lowers MLflow's sampling ratio.
+    # MLFLOW_EXPERIMENT_ID is set as a deployed app's `experiment` resource sets it (0: the store's default);
+    # without it MLflow searches for a Databricks notebook context (a failing import) on every trace.
+    env = {**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
+           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling), "MLFLOW_EXPERIMENT_ID": "0"}
+    if mode == "original":
+        def original(port: int) -> list[str]:
+            return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(workdir / "original_mlflow_model"),
+                    "--env-manager", "local", "-h", app_process.LOCALHOST, "-p", str(port)]
+        return app_process.ServerCommand(original, workdir, env, health_path="/ping", description="mlflow models serve")
+    workers = ["--workers", "2"] if mode == "sync_2w" else []
+
+    def app(port: int) -> list[str]:
+        return [sys.executable, "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
+                "--port", str(port), *workers]
+    return app_process.ServerCommand(app, apps[mode], env, description=f"{mode} app")
