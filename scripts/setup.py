@@ -19,8 +19,8 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import find_app
 from scripts.core.reports import StepReport, write_report
 from scripts.setup_dependencies import (APP_TEMPLATE, decide_dependencies, lock, locked_version, merged_dependencies,
-                                        read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits,
-                                        written_by_setup)
+                                        read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits)
+from scripts.app_pyproject import written_by_setup
 from scripts.setup_env import (ENV_FILE, EXPERIMENT_KEY, PROFILE_KEY, Experiment, ensure_env_ignored, fill_env,
                                find_or_create_experiment, workspace_configured)
 
