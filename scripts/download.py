@@ -23,8 +23,9 @@ from scripts.core.findings import Finding
 from scripts import model_fetch
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
-from scripts.core.layout import MigrationLayout
+from scripts.core.layout import ORIGINAL_DIR, MigrationLayout
 from scripts.core.reports import StepReport, write_report
+from scripts.model.mlmodel import MLMODEL, PYFUNC, UnreadableMLmodel, read_mlmodel
 from scripts.source_facts import UnreadableManifest, hash_tree, manifest_digest, read_manifest, write_source_facts
 
 STEP = "download"
@@ -264,12 +265,17 @@ def place_download(layout: MigrationLayout, model: ModelVersion, registry_uri: s
 
 def verify(original: Path) -> list[Finding]:
     """What the downloaded model lacks that later steps need."""
-    import yaml
-
     findings = []
-    mlmodel = yaml.safe_load((original / "MLmodel").read_text(encoding="utf-8")) or {}
-    if "python_function" not in (mlmodel.get("flavors") or {}):
-        findings.append(Finding("DLD001", "error", "original_mlflow_model/MLmodel",
+    try:
+        flavors = read_mlmodel(original / MLMODEL).get("flavors") or {}
+    except UnreadableMLmodel as error:
+        where = f"{ORIGINAL_DIR}/{MLMODEL}" + (f":{error.line}" if error.line else "")
+        findings.append(Finding("DLD010", "error", where, f"MLmodel is {error.problem}",
+                                "download it again with `migrate download --force`; if it stays broken, the model "
+                                "version itself is: log it again"))
+        flavors = None
+    if flavors is not None and PYFUNC not in flavors:
+        findings.append(Finding("DLD001", "error", f"{ORIGINAL_DIR}/{MLMODEL}",
                                 "the model has no python_function flavor: it is not a pyfunc agent",
                                 "migrate an endpoint whose model was logged with mlflow.pyfunc.log_model"))
     if not (original / "input_example.json").is_file():
