@@ -21,7 +21,7 @@ from scripts.bundle import Bundle, plain, trailer_kept
 from scripts import user_scopes
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout, find_app
-from scripts.core.reports import StepReport, write_report
+from scripts.core.reports import StepReport
 from scripts.model.app_resources import (EXPERIMENT_RESOURCE, LAKEBASE_DEFAULT_DATABASE, MAPPINGS, RESOURCE_NAME_MAX,
                                          SourceResource, app_resource_spec, identity, resource_kind, source_resources)
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, read_mlmodel
@@ -263,7 +263,7 @@ def serving_credentials_in_code(app_dir: Path) -> list[str]:
 def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
-    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir)})
+    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir)}, layout=layout)
     bundle = Bundle.load(app_dir)  # a malformed file stops here, before anything is written
     _, app_section = bundle.app_entry()
     with trailer_kept(app_section):
@@ -284,7 +284,6 @@ def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
         "databricks_yml": "updated" if changed else "unchanged",
     }
     report.outputs = {"bundle": layout.relative(bundle.path)}
-    write_report(layout, report)
     return report
 
 

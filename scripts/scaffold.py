@@ -20,7 +20,7 @@ from scripts.core import atomic
 from scripts.core.app_names import APP_NAME_RULE, app_name_problem, bundle_key, suggested_name
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MIGRATION_DIR, MigrationLayout
-from scripts.core.reports import StepReport, carry_migration, read_report, write_report
+from scripts.core.reports import StepReport, carry_migration, read_report
 
 STEP = "scaffold"
 REPO = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def scaffold(workdir: Path, app_name: str, force: bool) -> StepReport:
     workdir_layout = MigrationLayout.for_workdir(workdir)
     app_dir = workdir_layout.workdir / app_name
     app_layout = MigrationLayout.for_app(app_dir)
-    report = StepReport(step=STEP, inputs={"app_name": app_name, "force": force})
+    report = StepReport(step=STEP, inputs={"app_name": app_name, "force": force}, layout=app_layout)
     rendered = render_scaffold(app_name)
     written_before = previous_scaffold_hashes(app_layout)
 
@@ -170,7 +170,6 @@ def scaffold(workdir: Path, app_name: str, force: bool) -> StepReport:
         "carried": carried,
     }
     report.outputs = {"app": app_layout.relative(app_dir)}
-    write_report(app_layout, report)
     return report
 
 

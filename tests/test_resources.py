@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from scripts.core.errors import MigrateError
-from scripts.resources import map_into_bundle
-from scripts.scaffold import scaffold
+from tests.steps import map_into_bundle
+from tests.steps import scaffold
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resources"
 

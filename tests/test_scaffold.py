@@ -8,7 +8,7 @@ from checks.scaffold import check_scaffold
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.core.app_names import app_name_problem
-from scripts.scaffold import scaffold
+from tests.steps import scaffold
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from checks.setup import check_setup
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
-from scripts.scaffold import scaffold
-from scripts.setup import setup
+from tests.steps import scaffold
+from tests.steps import setup
 from scripts.setup_dependencies import decide_dependencies, merged_dependencies, scaffold_dependencies
 from scripts.setup_env import fill_env
 
