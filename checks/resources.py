@@ -20,12 +20,12 @@ from jsonschema.exceptions import best_match
 from checks import secrets
 from scripts.core.findings import Finding
 from scripts.core.schema_registry import validator
-from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text
-from scripts.core.errors import MigrateError
+from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text, plain
+from scripts.core.app_names import app_name_problem, bundle_key
 from scripts.core.layout import MigrationLayout
-from scripts.resources import (EXPERIMENT_RESOURCE, MAPPINGS, RESOURCE_NAME_MAX, RESOURCE_NAME_PATTERN,
-                               app_resource_spec, identity, plain, read_mlmodel, resource_kind, source_resources)
-from scripts.scaffold import app_name_problem, bundle_key
+from scripts.model.app_resources import (EXPERIMENT_RESOURCE, MAPPINGS, RESOURCE_NAME_MAX, RESOURCE_NAME_PATTERN,
+                                         app_resource_spec, identity, resource_kind, source_resources)
+from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, read_mlmodel
 
 # Permissions of each app resource kind, narrowest first: a grant ranked above the mapping's least
 # privilege gives the app more than the agent needed in Model Serving.
@@ -145,10 +145,12 @@ def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Fi
             present.setdefault(identity(kind, entry.get(kind)), entry)
 
     try:
-        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout))
-    except MigrateError as error:
-        return findings + [Finding("RES104", "error", f"{layout.root.name}/migration/source/MLmodel", error.message,
-                                   error.fix)]
+        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout.source / MLMODEL))
+    except UnreadableMLmodel as error:
+        where = f"{layout.root.name}/migration/source/{MLMODEL}" + (f":{error.line}" if error.line else "")
+        return findings + [Finding("RES104", "error", where, f"the app's MLmodel copy is {error.problem}",
+                                   "run `migrate scaffold --app-name NAME --force` in the working directory to "
+                                   "restore migration/source/")]
     expected = set()
     for source in sources:
         mapping = MAPPINGS.get(source.type)

@@ -15,9 +15,12 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from scripts.app_pyproject import TOOL_TABLE, WRITTEN_KEY, written_by_setup
 from scripts.core.findings import Finding
-from scripts.gitignore import env_is_ignored
 from scripts.core.layout import MigrationLayout
+from scripts.core.reports import read_report
+from scripts.gitignore import env_is_ignored
+from scripts.model.requirement_lines import read_requirement_lines
 
 MLFLOW_FLOOR = "3.17"
 # Versions just below the floor: an MLflow requirement admitting any of them can install an MLflow
@@ -108,30 +111,64 @@ def mlflow_findings(app: Path, dependencies: list[str]) -> list[Finding]:
     return findings
 
 
-def carried_findings(layout: MigrationLayout, dependencies: list[str], pyproject: dict) -> list[Finding]:
-    """Each original requirement is in pyproject.toml, or was left out for a reason setup knows (the user's
-    removal of a line setup wrote is one)."""
-    from scripts.setup_dependencies import (decide_dependencies, scaffold_dependencies, with_user_edits,
-                                            written_by_setup)
+def recorded_decisions(layout: MigrationLayout) -> dict[str, dict]:
+    """Setup's decision per package (per line for a line that names none), as its report recorded them."""
+    report = read_report(layout, "setup")
+    decided: dict[str, dict] = {}
+    for decision in (report or {}).get("payload", {}).get("decisions", []):
+        decided.setdefault(decision["package"] or decision["requirement"], decision)
+    return decided
 
+
+def carried_findings(layout: MigrationLayout, dependencies: list[str], pyproject: dict) -> list[Finding]:
+    """Each original requirement is in pyproject.toml, or setup's report says why it is not (dropped, provided
+    by the scaffold, unsupported, or the user's removal of a line setup wrote, which pyproject.toml records)."""
     source = layout.source / "requirements.txt"
     if not source.is_file():
         return []
+    shown = f"{layout.root.name}/pyproject.toml"
     present = {canonicalize_name(Requirement(line).name) for line in dependencies}
+    decided = recorded_decisions(layout)
+    written = written_by_setup(pyproject)
     findings = []
-    decisions = decide_dependencies(source.read_text(encoding="utf-8").splitlines(), scaffold_dependencies())
-    for decision in with_user_edits(decisions, dependencies, written_by_setup(pyproject)):
-        if decision.action == "yours" and decision.result is None:
+    for read in read_requirement_lines(source.read_text(encoding="utf-8")):
+        package = canonicalize_name(read.requirement.name) if read.requirement else None
+        if package in present:
+            continue
+        decision = decided.get(package or read.line)
+        if decision is None:
             findings.append(Finding(
-                "SET107", "warning", f"{layout.root.name}/pyproject.toml",
-                f"the agent's requirement {decision.requirement!r} is not in pyproject.toml: {decision.reason}",
+                "SET107", "error", shown,
+                f"the agent's requirement {read.line!r} is not in pyproject.toml, and setup's report records no "
+                "decision for it (the original requirements changed since setup ran, or setup did not run)",
+                "run `migrate setup`, then commit pyproject.toml and uv.lock"))
+        elif decision["result"] is None and decision["action"] == "yours" or \
+                decision["result"] is not None and package in written:
+            reason = decision["reason"] if decision["action"] == "yours" else \
+                f"you removed {written[package]!r}, which setup wrote"
+            findings.append(Finding(
+                "SET107", "warning", shown,
+                f"the agent's requirement {decision['requirement']!r} is not in pyproject.toml: {reason}",
                 "nothing to do if the agent runs without it; otherwise add it back to dependencies, then `uv lock`"))
-        elif decision.result is not None and decision.package not in present:
+        elif decision["result"] is not None:
             findings.append(Finding(
-                "SET107", "error", f"{layout.root.name}/pyproject.toml",
-                f"the agent's requirement {decision.requirement!r} is not in pyproject.toml",
-                f"add \"{decision.result}\" to dependencies (or run `migrate setup`), then `uv lock`"))
-    return findings
+                "SET107", "error", shown,
+                f"the agent's requirement {decision['requirement']!r} is not in pyproject.toml",
+                f"add \"{decision['result']}\" to dependencies (or run `migrate setup`), then `uv lock`"))
+    return findings + record_findings(shown, decided, written)
+
+
+def record_findings(shown: str, decided: dict[str, dict], written: dict[str, str]) -> list[Finding]:
+    """Setup's report and pyproject.toml's record of what setup wrote describe the same run."""
+    differ = sorted(decision["package"] for decision in decided.values()
+                    if decision["result"] and decision["action"] != "yours"
+                    and written.get(decision["package"]) != decision["result"])
+    if not differ:
+        return []
+    return [Finding("SET020", "warning", shown,
+                    f"pyproject.toml's record of what setup wrote (`[tool.{TOOL_TABLE}] {WRITTEN_KEY}`) does not "
+                    f"match setup's report for {', '.join(differ)}: the file was replaced or edited since setup ran",
+                    "run `migrate setup` again: it keeps your dependency edits and records them anew")]
 
 
 def check_setup(layout: MigrationLayout) -> list[Finding]:

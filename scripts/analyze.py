@@ -24,7 +24,7 @@ from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, Unrea
 from scripts.model.requirements import parse_requirements, read_requirements
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
-from scripts.core.reports import StepReport, write_report
+from scripts.core.reports import StepReport
 
 STEP = "analyze"
 REQUIREMENTS = "requirements.txt"
@@ -342,7 +342,7 @@ def analyze(workdir: Path) -> tuple[MigrationLayout, StepReport]:
         raise MigrateError(f"no downloaded model at {original}",
                            "run `migrate download --endpoint NAME` (or `--model-uri models:/NAME/VERSION`) "
                            "in this working directory first", code="ANA021")
-    report = StepReport(step=STEP, inputs={"model_dir": layout.relative(original)})
+    report = StepReport(step=STEP, inputs={"model_dir": layout.relative(original)}, layout=layout)
     report.payload, report.findings = analyze_model(original, layout.relative(original), redownload_command(layout))
     report.outputs = {"report": layout.relative(layout.report_path(STEP))}
     return layout, report
@@ -350,7 +350,7 @@ def analyze(workdir: Path) -> tuple[MigrationLayout, StepReport]:
 
 def run(args: argparse.Namespace) -> StepReport:
     layout, report = analyze(args.workdir)
-    path = write_report(layout, report)
+    path = layout.report_path(STEP)  # the CLI writes it when this returns
     agent = report.payload["agent_class"]
     summary = f"{agent['name']} ({agent['base']})" if agent else "no agent class"
     print(f"analyzed {report.payload['model_dir']}: {summary}; report: {layout.relative(path)}", file=sys.stderr)

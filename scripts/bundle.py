@@ -182,3 +182,12 @@ def set_experiment_default(bundle: Bundle, experiment_id: str) -> bool:
         return False
     variable["default"] = experiment_id
     return True
+
+
+def plain(value):
+    """ruamel containers as plain dicts and lists (for a JSON report, or a check's reading)."""
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value if isinstance(value, (bool, int, float)) or value is None else str(value)

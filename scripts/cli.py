@@ -1,9 +1,9 @@
 """`migrate`: one subcommand per step; the step contract is enforced here, in one place.
 
-A step's `run(args)` returns its `StepReport`, already written to `migration/reports/<step>.json`. The
-CLI prints the report's findings through the one renderer (`scripts.core.render`) and exits 1 when any of them
-is an error, so no step can record an error and exit 0. Commands that are not steps (check, demo) return
-their exit code.
+A step's `run(args)` returns its `StepReport` (with the layout it belongs to); the CLI writes it to
+`migration/reports/<step>.json` (validated against the step's schema), prints its findings through the one
+renderer (`scripts.core.render`) and exits 1 when any of them is an error, so no step can record an error
+and exit 0. Commands that are not steps (check, demo) return their exit code.
 
 Exit codes: 0 success, 1 an expected failure (a `MigrateError`, an error finding, a FAIL verdict), 2 usage,
 3 a bug (traceback printed), 4 an UNVERIFIED verdict (see `scripts.core.findings`), 130 interrupted.
@@ -52,10 +52,12 @@ def build_parser(configure: str | None = "*") -> argparse.ArgumentParser:
 
 
 def finish_step(report) -> int:
-    """Print what a step found, through the one renderer, and give its exit code."""
+    """Write the step's report (validated), print what it found through the one renderer, give its exit code."""
     from scripts.core.findings import has_errors
     from scripts.core.render import as_lines
+    from scripts.core.reports import write_step_report
 
+    write_step_report(report)
     if report.findings:
         print(as_lines(report.findings))
     print(f"{report.step}: {report.status}")

@@ -23,7 +23,7 @@ from scripts.core.findings import Finding
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
-from scripts.core.reports import StepReport, read_report, write_report
+from scripts.core.reports import StepReport, read_report
 from scripts.transform import agent_class, chat_agent, handlers
 from scripts.transform import user_credentials
 from scripts.transform.added_imports import add_imports
@@ -239,7 +239,8 @@ def build_agent_server(app_dir: Path, files: dict[str, bytes], stale: set[str]) 
 def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
-    report = StepReport(step=STEP, inputs={"mode": mode, "app": layout.relative(app_dir), "force": force})
+    report = StepReport(step=STEP, inputs={"mode": mode, "app": layout.relative(app_dir), "force": force},
+                        layout=layout)
     original = read_original(layout)
     tree = plan_code_tree(original.root / "code")
     entry, entry_rewrite = transform_entry(original, tree, mode)
@@ -376,7 +377,6 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
                   for path, content in sorted(files.items())],
     }
     report.outputs = {"agent_server": layout.relative(app_dir / APP_PACKAGE)}
-    write_report(layout, report)
     return report
 
 

@@ -16,15 +16,16 @@ import os
 import re
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from scripts.core.findings import Finding
 from scripts import model_fetch
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
-from scripts.core.layout import MigrationLayout
-from scripts.core.reports import StepReport, write_report
+from scripts.core.layout import ORIGINAL_DIR, MigrationLayout
+from scripts.core.reports import StepReport
+from scripts.model.mlmodel import MLMODEL, PYFUNC, UnreadableMLmodel, read_mlmodel
 from scripts.source_facts import UnreadableManifest, hash_tree, manifest_digest, read_manifest, write_source_facts
 
 STEP = "download"
@@ -264,12 +265,17 @@ def place_download(layout: MigrationLayout, model: ModelVersion, registry_uri: s
 
 def verify(original: Path) -> list[Finding]:
     """What the downloaded model lacks that later steps need."""
-    import yaml
-
     findings = []
-    mlmodel = yaml.safe_load((original / "MLmodel").read_text(encoding="utf-8")) or {}
-    if "python_function" not in (mlmodel.get("flavors") or {}):
-        findings.append(Finding("DLD001", "error", "original_mlflow_model/MLmodel",
+    try:
+        flavors = read_mlmodel(original / MLMODEL).get("flavors") or {}
+    except UnreadableMLmodel as error:
+        where = f"{ORIGINAL_DIR}/{MLMODEL}" + (f":{error.line}" if error.line else "")
+        findings.append(Finding("DLD010", "error", where, f"MLmodel is {error.problem}",
+                                "download it again with `migrate download --force`; if it stays broken, the model "
+                                "version itself is: log it again"))
+        flavors = None
+    if flavors is not None and PYFUNC not in flavors:
+        findings.append(Finding("DLD001", "error", f"{ORIGINAL_DIR}/{MLMODEL}",
                                 "the model has no python_function flavor: it is not a pyfunc agent",
                                 "migrate an endpoint whose model was logged with mlflow.pyfunc.log_model"))
     if not (original / "input_example.json").is_file():
@@ -287,19 +293,36 @@ def verify(original: Path) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------------- step
 
 
-def download(workdir: Path, args: argparse.Namespace) -> StepReport:
-    layout = MigrationLayout.for_workdir(workdir)
-    registry_uri, tracking_uri = mlflow_uris(args.profile, args.registry_uri, args.tracking_uri)
-    if args.endpoint:
-        model = choose_entity(fetch_endpoint(args.endpoint, args.profile), args.entity, args.version)
-    else:
-        model = parse_model_uri(args.model_uri)
-    report = StepReport(step=STEP, inputs={
-        "endpoint": args.endpoint, "model_uri": args.model_uri, "profile": args.profile, "entity": args.entity,
-        "version": args.version, "registry_uri": without_credentials(registry_uri),
-        "tracking_uri": without_credentials(tracking_uri), "force": args.force})
+@dataclass(frozen=True)
+class DownloadRequest:
+    """What to download and from where, as the command line says it (one of endpoint and model_uri)."""
 
-    action = place_download(layout, model, registry_uri, tracking_uri, args.force)
+    endpoint: str | None = None
+    model_uri: str | None = None
+    profile: str | None = None
+    entity: str | None = None
+    version: str | None = None
+    registry_uri: str | None = None
+    tracking_uri: str | None = None
+    force: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DownloadRequest:
+        return cls(**{field.name: getattr(args, field.name) for field in fields(cls)})
+
+
+def download(workdir: Path, request: DownloadRequest) -> StepReport:
+    layout = MigrationLayout.for_workdir(workdir)
+    registry_uri, tracking_uri = mlflow_uris(request.profile, request.registry_uri, request.tracking_uri)
+    if request.endpoint:
+        model = choose_entity(fetch_endpoint(request.endpoint, request.profile), request.entity, request.version)
+    else:
+        model = parse_model_uri(request.model_uri or "")
+    inputs = {**asdict(request), "registry_uri": without_credentials(registry_uri),
+              "tracking_uri": without_credentials(tracking_uri)}
+    report = StepReport(step=STEP, inputs=inputs, layout=layout)
+
+    action = place_download(layout, model, registry_uri, tracking_uri, request.force)
     manifest = write_source_facts(layout, layout.original, {"uri": model.uri, **asdict(model)})
     report.findings.extend(verify(layout.original))
     report.outputs = {"original": layout.relative(layout.original), "source": layout.relative(layout.source)}
@@ -310,12 +333,11 @@ def download(workdir: Path, args: argparse.Namespace) -> StepReport:
         "bytes": sum(entry["bytes"] for entry in manifest["files"].values()),
         "digest": manifest["digest"],
     }
-    write_report(layout, report)
     return report
 
 
 def run(args: argparse.Namespace) -> StepReport:
-    report = download(args.workdir, args)
+    report = download(args.workdir, DownloadRequest.from_args(args))
     payload = report.payload
     where = f" (endpoint {payload['model']['endpoint']}, served entity {payload['model']['served_entity']})" \
         if payload["model"]["endpoint"] else ""

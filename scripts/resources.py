@@ -13,68 +13,22 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from scripts.core.findings import Finding
 from scripts.core import atomic
-from scripts.bundle import Bundle, trailer_kept
+from scripts.bundle import Bundle, plain, trailer_kept
 from scripts import user_scopes
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout, find_app
-from scripts.core.reports import StepReport, write_report
+from scripts.core.reports import StepReport
+from scripts.model.app_resources import (EXPERIMENT_RESOURCE, LAKEBASE_DEFAULT_DATABASE, MAPPINGS, RESOURCE_NAME_MAX,
+                                         SourceResource, app_resource_spec, identity, resource_kind, source_resources)
+from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, read_mlmodel
 
 STEP = "resources"
 REPO = Path(__file__).resolve().parent.parent
 USER_AUTH_HELPER = "agent_server/user_auth.py"
-EXPERIMENT_RESOURCE = "experiment"
-
-# App resource names: lowercase letters, digits and inner hyphens, like the default resource keys the
-# Apps UI gives (`serving-endpoint`, `sql-warehouse`); short enough to read in the UI.
-RESOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-RESOURCE_NAME_MAX = 48
-
-
-@dataclass(frozen=True)
-class SourceResource:
-    """One resource the MLmodel declares."""
-
-    type: str
-    name: str
-    on_behalf_of_user: bool
-    origin: str  # where in MLmodel: "resources" or "auth_policy"
-
-
-@dataclass(frozen=True)
-class Mapping:
-    """How one MLflow resource type becomes an app resource."""
-
-    kind: str  # the app resource key in databricks.yml
-    label: str  # prefix of the resource's readable name
-    permission: str  # least privilege that lets the agent use it
-    user_scope: str | None  # candidate user API scope when the resource is used on behalf of the user
-
-
-# ARCHITECTURE §4 (the seed's least-privilege table) plus `app` and `uc_model_service`, which it leaves out.
-# User scopes are candidates only: the scope vocabulary is not stable (ARCHITECTURE §6).
-MAPPINGS: dict[str, Mapping] = {
-    "serving_endpoint": Mapping("serving_endpoint", "endpoint", "CAN_QUERY", "serving.serving-endpoints"),
-    "vector_search_index": Mapping("uc_securable", "index", "SELECT", "vectorsearch.vector-search-indexes"),
-    "function": Mapping("uc_securable", "function", "EXECUTE", "sql"),
-    "table": Mapping("uc_securable", "table", "SELECT", "sql"),
-    "uc_connection": Mapping("uc_securable", "connection", "USE_CONNECTION", "catalog.connections"),
-    "sql_warehouse": Mapping("sql_warehouse", "sql-warehouse", "CAN_USE", "sql"),
-    "genie_space": Mapping("genie_space", "genie-space", "CAN_RUN", "dashboards.genie"),
-    "app": Mapping("app", "app", "CAN_USE", None),
-    "uc_model_service": Mapping("uc_securable", "model-service", "EXECUTE", "serving.serving-endpoints"),
-    # Lakebase has no user scope: the database connection stays on the app's service principal.
-    "lakebase": Mapping("database", "database", "CAN_CONNECT_AND_CREATE", None),
-}
-SECURABLE_TYPES = {"vector_search_index": "TABLE", "function": "FUNCTION", "table": "TABLE",
-                   "uc_connection": "CONNECTION", "uc_model_service": "MODEL_SERVICE"}
-# A provisioned Lakebase instance's default database (what MLflow's DatabricksLakebase connects to).
-LAKEBASE_DEFAULT_DATABASE = "databricks_postgres"
-AUTOSCALING_LAKEBASE = re.compile(r"^projects/[^/]+(/branches/[^/]+)?(/databases/[^/]+)?$")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -83,111 +37,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 # --- reading the MLmodel ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Unreadable:
-    """A part of MLmodel's resources we cannot map (another target, another api_version)."""
-
-    where: str
-    reason: str
-
-
-def read_mlmodel(layout: MigrationLayout) -> dict:
-    path = layout.source / "MLmodel"
-    if not path.is_file():
-        raise MigrateError(f"{layout.relative(path)} is missing: the app does not carry the original MLmodel",
-                           "run `migrate scaffold --app-name NAME --force` in the working directory to carry "
-                           "migration/source/ into the app", code="RES020")
+def app_mlmodel(layout: MigrationLayout) -> dict:
+    """The MLmodel copy the app carries (`migration/source/MLmodel`)."""
+    path = layout.source / MLMODEL
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise MigrateError(f"{layout.relative(path)} is not valid YAML: {error}",
-                           "restore the MLmodel copy with `migrate scaffold --force`", code="RES020") from None
-    return data if isinstance(data, dict) else {}
-
-
-def source_resources(mlmodel: dict) -> tuple[list[SourceResource], list[Unreadable], list[str]]:
-    """Resources from MLmodel `resources` and `auth_policy.system_auth_policy.resources`, plus the user
-    scopes of `auth_policy.user_auth_policy`. Duplicates (the same type and name twice) count once."""
-    sections = [("resources", mlmodel.get("resources"))]
-    policy = mlmodel.get("auth_policy") or {}
-    system = (policy.get("system_auth_policy") or {}) if isinstance(policy, dict) else {}
-    if isinstance(system, dict):
-        sections.append(("auth_policy", system.get("resources")))
-    found: list[SourceResource] = []
-    unreadable: list[Unreadable] = []
-    seen: set[tuple[str, str, bool]] = set()
-    for origin, section in sections:
-        if not isinstance(section, dict):
-            continue
-        api_version = str(section.get("api_version", "1"))
-        for target, by_type in section.items():
-            if target == "api_version":
-                continue
-            if target != "databricks" or api_version != "1":
-                unreadable.append(Unreadable(f"{origin}.{target}",
-                                             f"target {target!r} with api_version {api_version!r}"))
-                continue
-            for resource_type, entries in (by_type or {}).items():
-                for entry in entries or []:
-                    name = entry.get("name") if isinstance(entry, dict) else None
-                    if not name:
-                        unreadable.append(Unreadable(f"{origin}.databricks.{resource_type}", "an entry with no name"))
-                        continue
-                    obo = bool(entry.get("on_behalf_of_user", False))
-                    if (resource_type, str(name), obo) not in seen:
-                        seen.add((resource_type, str(name), obo))
-                        found.append(SourceResource(str(resource_type), str(name), obo, origin))
-    user_policy = (policy.get("user_auth_policy") or {}) if isinstance(policy, dict) else {}
-    scopes = [str(scope) for scope in (user_policy.get("api_scopes") or [])] if isinstance(user_policy, dict) else []
-    return found, unreadable, scopes
+        return read_mlmodel(path)
+    except UnreadableMLmodel as error:
+        where = layout.relative(path) + (f":{error.line}" if error.line else "")
+        raise MigrateError(f"{where}: {error.problem}",
+                           "run `migrate scaffold --app-name NAME --force` in the working directory to carry "
+                           "migration/source/ into the app (after `migrate download --force` if the download's "
+                           "own MLmodel is broken)", code="RES020") from None
 
 
 # --- mapping --------------------------------------------------------------------------------------------------
-
-def app_resource_spec(source: SourceResource) -> tuple[str, dict] | None:
-    """(kind, fields) of the app resource for `source`; None for a type we do not know."""
-    mapping = MAPPINGS.get(source.type)
-    if mapping is None:
-        return None
-    if source.type in SECURABLE_TYPES:
-        return "uc_securable", {"securable_full_name": source.name, "securable_type": SECURABLE_TYPES[source.type],
-                                "permission": mapping.permission}
-    if source.type == "serving_endpoint":
-        return "serving_endpoint", {"name": source.name, "permission": mapping.permission}
-    if source.type == "sql_warehouse":
-        return "sql_warehouse", {"id": source.name, "permission": mapping.permission}
-    if source.type == "genie_space":
-        # MLflow records only the space id; the bundle also wants the space's name, which we do not know.
-        return "genie_space", {"name": source.name, "space_id": source.name, "permission": mapping.permission}
-    if source.type == "app":
-        return "app", {"name": source.name, "permission": mapping.permission}
-    if source.type == "lakebase":
-        if AUTOSCALING_LAKEBASE.match(source.name):
-            branch = re.sub(r"/databases/[^/]+$", "", source.name)
-            spec = {"branch": branch, "permission": mapping.permission}
-            if "/databases/" in source.name:
-                spec["database"] = source.name
-            return "postgres", spec
-        return "database", {"instance_name": source.name, "database_name": LAKEBASE_DEFAULT_DATABASE,
-                            "permission": mapping.permission}
-    raise AssertionError(f"no spec for mapped type {source.type}")
-
-
-def identity(kind: str, spec: dict) -> tuple | None:
-    """What makes two app resources the same grant, whatever their names and permissions."""
-    keys = {"serving_endpoint": ("name",), "uc_securable": ("securable_type", "securable_full_name"),
-            "sql_warehouse": ("id",), "genie_space": ("space_id",), "app": ("name",),
-            "database": ("instance_name", "database_name"), "postgres": ("branch", "database"),
-            "experiment": ("experiment_id",), "secret": ("scope", "key"), "job": ("id",)}.get(kind)
-    if keys is None or not isinstance(spec, dict):
-        return None
-    return (kind, *(str(spec.get(key, "")) for key in keys))
-
-
-def resource_kind(entry: dict) -> str | None:
-    kinds = [key for key in entry if key not in ("name", "description")]
-    return kinds[0] if len(kinds) == 1 else None
-
 
 def readable_name(label: str, target: str) -> str:
     """`label-<last part of the target's name>`, as a valid resource name."""
@@ -257,18 +120,9 @@ class Mapped:
                 "app_resource": self.app_resource, "note": self.note}
 
 
-def plain(value):
-    """ruamel containers as plain dicts and lists (for the JSON report)."""
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value if isinstance(value, (bool, int, float)) or value is None else str(value)
-
-
 def map_resources(layout: MigrationLayout, bundle: Bundle, report: StepReport) -> dict:
     """Apply the mapping to the loaded bundle (not yet saved) and fill the report's findings; the payload."""
-    mlmodel = read_mlmodel(layout)
+    mlmodel = app_mlmodel(layout)
     sources, unreadable, policy_scopes = source_resources(mlmodel)
     key, app = bundle.app_entry()
     app_path = f"{layout.root.name}/databricks.yml"
@@ -409,7 +263,7 @@ def serving_credentials_in_code(app_dir: Path) -> list[str]:
 def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
-    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir)})
+    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir)}, layout=layout)
     bundle = Bundle.load(app_dir)  # a malformed file stops here, before anything is written
     _, app_section = bundle.app_entry()
     with trailer_kept(app_section):
@@ -430,7 +284,6 @@ def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
         "databricks_yml": "updated" if changed else "unchanged",
     }
     report.outputs = {"bundle": layout.relative(bundle.path)}
-    write_report(layout, report)
     return report
 
 

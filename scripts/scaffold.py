@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.core.findings import Finding
 from scripts.core import atomic
+from scripts.core.app_names import APP_NAME_RULE, app_name_problem, bundle_key, suggested_name
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MIGRATION_DIR, MigrationLayout
-from scripts.core.reports import StepReport, carry_migration, read_report, write_report
+from scripts.core.reports import StepReport, carry_migration, read_report
 
 STEP = "scaffold"
 REPO = Path(__file__).resolve().parent.parent
 APP_TEMPLATE = Path(__file__).resolve().parent / "app_template"
-
-# Databricks Apps: "only lowercase alphanumeric characters and hyphens" (Databricks CLI, `apps create`),
-# at most 30 characters (Apps UI); a leading or trailing hyphen is refused too.
-APP_NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-APP_NAME_MAX = 30
-APP_NAME_RULE = "2 to 30 characters: lowercase letters, digits and hyphens, not starting or ending with a hyphen"
 
 # Scaffold file in the app → where it comes from in this repo.
 SCAFFOLD_SOURCES: dict[str, Path] = {
@@ -54,26 +48,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="scaffold into an existing app folder; files you changed are kept")
 
 
-def app_name_problem(name: str) -> str | None:
-    """Why `name` is not a valid Databricks App name, or None when it is."""
-    if not 2 <= len(name) <= APP_NAME_MAX:
-        return f"it has {len(name)} characters"
-    if not APP_NAME_PATTERN.match(name):
-        return "it has characters other than lowercase letters, digits and inner hyphens"
-    return None
-
-
 def validate_app_name(name: str) -> None:
     problem = app_name_problem(name)
     if problem:
-        suggestion = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:APP_NAME_MAX].strip("-")
         raise MigrateError(f"{name!r} is not a valid Databricks App name: {problem}",
-                           f"use {APP_NAME_RULE}, for example --app-name {suggestion or 'my-agent'}")
-
-
-def bundle_key(app_name: str) -> str:
-    """The key of the app under `resources.apps` (what `databricks bundle run` takes)."""
-    return app_name.replace("-", "_")
+                           f"use {APP_NAME_RULE}, for example --app-name {suggested_name(name)}")
 
 
 def render_scaffold(app_name: str) -> dict[str, bytes]:
@@ -150,7 +129,7 @@ def scaffold(workdir: Path, app_name: str, force: bool) -> StepReport:
     workdir_layout = MigrationLayout.for_workdir(workdir)
     app_dir = workdir_layout.workdir / app_name
     app_layout = MigrationLayout.for_app(app_dir)
-    report = StepReport(step=STEP, inputs={"app_name": app_name, "force": force})
+    report = StepReport(step=STEP, inputs={"app_name": app_name, "force": force}, layout=app_layout)
     rendered = render_scaffold(app_name)
     written_before = previous_scaffold_hashes(app_layout)
 
@@ -191,7 +170,6 @@ def scaffold(workdir: Path, app_name: str, force: bool) -> StepReport:
         "carried": carried,
     }
     report.outputs = {"app": app_layout.relative(app_dir)}
-    write_report(app_layout, report)
     return report
 
 

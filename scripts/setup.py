@@ -17,10 +17,10 @@ from scripts.core import atomic
 from scripts.bundle import Bundle, set_experiment_default
 from scripts.core.errors import MigrateError
 from scripts.core.layout import find_app
-from scripts.core.reports import StepReport, write_report
+from scripts.core.reports import StepReport
 from scripts.setup_dependencies import (APP_TEMPLATE, decide_dependencies, lock, locked_version, merged_dependencies,
-                                        read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits,
-                                        written_by_setup)
+                                        read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits)
+from scripts.app_pyproject import written_by_setup
 from scripts.setup_env import (ENV_FILE, EXPERIMENT_KEY, PROFILE_KEY, Experiment, ensure_env_ignored, fill_env,
                                find_or_create_experiment, workspace_configured)
 
@@ -93,7 +93,8 @@ def app_name_of(bundle: Bundle) -> str:
 def setup(workdir: Path, app: Path | None, profile: str | None, force: bool) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
-    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir), "profile": profile, "force": force})
+    report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir), "profile": profile, "force": force},
+                        layout=layout)
     bundle = Bundle.load(app_dir)
     app_name = app_name_of(bundle)
     files: dict[str, str] = {}
@@ -182,7 +183,6 @@ def setup(workdir: Path, app: Path | None, profile: str | None, force: bool) -> 
     report.outputs = {"pyproject": layout.relative(app_dir / "pyproject.toml"),
                       "lock": layout.relative(app_dir / "uv.lock"),
                       "env": layout.relative(app_dir / ENV_FILE)}
-    write_report(layout, report)
     return report
 
 

@@ -21,12 +21,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from scripts import processes
+from scripts.app_pyproject import TOOL_TABLE, WRITTEN_KEY, written_by_setup
 from scripts.core.errors import MigrateError
 from scripts.model.requirement_lines import read_requirement_lines
 
 APP_TEMPLATE = Path(__file__).resolve().parent / "app_template"
-TOOL_TABLE = "agent-migrate"
-WRITTEN_KEY = "setup-wrote"
 
 # Packages an MLflow model's requirements carry only because Model Serving needed them.
 SERVING_ONLY = {
@@ -177,12 +176,6 @@ def read_pyproject(app_dir: Path) -> tuple[str, dict]:
     if not isinstance(data.get("project"), dict):
         raise MigrateError("pyproject.toml has no [project] table", "restore it with `migrate scaffold --force`")
     return text, data
-
-
-def written_by_setup(pyproject: dict) -> dict[str, str]:
-    """The line setup last wrote for each package, as recorded in pyproject.toml."""
-    table = pyproject.get("tool", {}).get(TOOL_TABLE, {}).get(WRITTEN_KEY, {})
-    return {canonicalize_name(name): line for name, line in table.items() if isinstance(line, str)}
 
 
 def with_dependencies(text: str, dependencies: list[str], decisions: list[Decision]) -> str:

@@ -22,7 +22,7 @@ from checks.smoke import STEP, agent_file_hashes, smoke_findings
 from scripts import app_process, processes, smoke_identity
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout, find_app
-from scripts.core.reports import StepReport, write_report
+from scripts.core.reports import StepReport
 from scripts.smoke_original import OriginalRun, original_python, parity_record, parity_skipped
 from scripts.smoke_request import PARITY_CHOICES, comparison_mode, refuse_plain_http, smoke_request
 from scripts.smoke_server import app_url, ask_both, auth_headers, run_local_server
@@ -67,7 +67,7 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
     report = StepReport(STEP, inputs={
         "target": "deployed" if deployed else "local", "app": layout.relative(layout.root) if layout.is_app else None,
         "url": args.url, "app_name": args.app_name, "input": source, "parity": args.parity,
-        "python": str(args.python) if args.python else None})
+        "python": str(args.python) if args.python else None}, layout=layout)
     environment = processes.child_environment(dotenv=layout.root / ".env" if layout.is_app else None)
     mode = comparison_mode(args.parity, environment, args.profile)
     payload: dict = {"target": "deployed" if deployed else "local", "comparison": mode,
@@ -106,7 +106,6 @@ def smoke(workdir: Path, args: argparse.Namespace) -> StepReport:
     where = layout.root.name if not deployed else payload["url"]
     report.findings = smoke_findings(payload, where)
     report.payload = payload
-    write_report(layout, report)
     return report
 
 

@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import yaml
 
 from scripts.core.layout import MigrationLayout
+from scripts.model import mlmodel
 from scripts import workspace
 
 FORWARDED_TOKEN_HEADER = "x-forwarded-access-token"  # what agent_server/user_auth.py reads
@@ -84,9 +84,12 @@ def user_targets(mlmodel: dict) -> dict:
 
 
 def read_mlmodel(layout: MigrationLayout) -> dict:
-    for path in (layout.original / "MLmodel", layout.source / "MLmodel"):
+    for path in (layout.original / mlmodel.MLMODEL, layout.source / mlmodel.MLMODEL):
         if path.is_file():
-            return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            try:
+                return mlmodel.read_mlmodel(path)
+            except mlmodel.UnreadableMLmodel:
+                return {}  # analyze and code refuse it with the file and line (ANA020, COD021): no probe to plan
     return {}
 
 

@@ -21,9 +21,9 @@ import pytest
 from checks.resources import check_resources
 from scripts.core.schema_registry import validation_errors
 from scripts.core.layout import MigrationLayout
-from scripts.resources import map_into_bundle
-from scripts.scaffold import scaffold
-from scripts.setup import setup
+from tests.steps import map_into_bundle
+from tests.steps import scaffold
+from tests.steps import setup
 
 apps = pytest.importorskip("databricks.bundles.apps")
 

@@ -9,11 +9,11 @@ import pytest
 
 from checks import code as code_check
 from checks.code import check_code
-from scripts.code import migrate_code
+from tests.steps import migrate_code
 from scripts.core.layout import MigrationLayout
 from scripts.analyze import analyze
 from scripts.core.reports import write_report
-from scripts.scaffold import scaffold
+from tests.steps import scaffold
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
 

@@ -24,12 +24,12 @@ from checks import code as code_check
 from checks.code import check_code
 from scripts import processes
 from scripts.core import atomic
-from scripts.code import migrate_code
+from tests.steps import migrate_code
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.analyze import analyze
 from scripts.core.reports import write_report
-from scripts.scaffold import scaffold
+from tests.steps import scaffold
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module
 

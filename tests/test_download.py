@@ -92,6 +92,23 @@ def test_a_malformed_model_uri_is_refused_with_an_example(tmp_path, capsys):
     assert "models:/<catalog.schema.model>/<version>" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("mlmodel, found", [
+    ("flavors: [unclosed\n", ("DLD010", "original_mlflow_model/MLmodel:1", "not valid YAML")),
+    ("just a string\n", ("DLD010", "original_mlflow_model/MLmodel:1", "not an MLmodel mapping")),
+    ("flavors:\n  - python_function\n", ("DLD010", "original_mlflow_model/MLmodel:1", "`flavors` is a list")),
+    ("", ("DLD010", "original_mlflow_model/MLmodel:1", "not an MLmodel mapping")),
+    ("flavors:\n  sklearn: {}\n", ("DLD001", "original_mlflow_model/MLmodel", "no python_function flavor")),
+])
+def test_a_downloaded_mlmodel_that_cannot_be_read_is_an_error_with_its_line(mlmodel, found, tmp_path):
+    """Before, a broken MLmodel was a traceback (exit 3) or only DLD001 ("no python_function flavor")."""
+    (tmp_path / "MLmodel").write_text(mlmodel)
+    findings = download.verify(tmp_path)
+    code, where, words = found
+    errors = [finding for finding in findings if finding.severity == "error"]
+    assert [(finding.code, finding.path) for finding in errors] == [(code, where)], findings
+    assert words in errors[0].message
+
+
 # ------------------------------------------------------------------------------------------ downloading (real MLflow)
 
 

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from scripts.analyze import analyze
-from scripts.code import migrate_code
+from tests.steps import migrate_code
 from scripts.core.errors import MigrateError
 from scripts.core.reports import write_report
-from scripts.scaffold import scaffold
+from tests.steps import scaffold
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

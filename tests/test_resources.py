@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from scripts.core.errors import MigrateError
-from scripts.resources import map_into_bundle
-from scripts.scaffold import scaffold
+from tests.steps import map_into_bundle
+from tests.steps import scaffold
 
 FIXTURES = Path(__file__).parent / "fixtures" / "resources"
 
@@ -191,6 +191,27 @@ def test_a_missing_mlmodel_copy_says_how_to_carry_it_in(tmp_path):
     with pytest.raises(MigrateError, match="MLmodel") as error:
         map_into_bundle(tmp_path, None)
     assert "migrate scaffold" in error.value.fix
+
+
+@pytest.mark.parametrize("broken, line, words", [
+    ("resources: {databricks: [unclosed\n", 1, "not valid YAML"),
+    ("- resources\n", 1, "not an MLmodel mapping"),
+    ("artifact_path: agent\nflavors:\n  - python_function\n", 2, "`flavors` is a list"),
+])
+def test_an_unreadable_mlmodel_copy_is_an_error_with_its_line_and_the_check_says_it_too(broken, line, words,
+                                                                                       tmp_path):
+    """One reader for the step and the check: the same file and line from both (before, a scalar document was
+    read as no resources at all, and the check said nothing)."""
+    from checks.resources import check_resources
+    from scripts.core.layout import MigrationLayout
+
+    app = make_app(tmp_path)
+    (app / "migration" / "source" / "MLmodel").write_text(broken)
+    with pytest.raises(MigrateError) as error:
+        map_into_bundle(tmp_path, None)
+    assert error.value.code == "RES020" and f"migration/source/MLmodel:{line}: {words}" in error.value.message
+    [finding] = [finding for finding in check_resources(MigrationLayout.for_app(app)) if finding.code == "RES104"]
+    assert finding.path == f"my-agent/migration/source/MLmodel:{line}" and words in finding.message
 
 
 def test_model_serving_user_credentials_in_the_agent_code_is_an_error(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 from checks.scaffold import check_scaffold
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
-from scripts.scaffold import app_name_problem, scaffold
+from scripts.core.app_names import app_name_problem
+from tests.steps import scaffold
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from checks.setup import check_setup
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
-from scripts.scaffold import scaffold
-from scripts.setup import setup
+from tests.steps import scaffold
+from tests.steps import setup
 from scripts.setup_dependencies import decide_dependencies, merged_dependencies, scaffold_dependencies
 from scripts.setup_env import fill_env
 
@@ -173,6 +173,23 @@ def test_the_check_finds_what_breaks_the_install(tmp_path):
     codes = sorted({finding.code for finding in check_setup(layout)})
     # requirements.txt, lock out of date, mlflow too old (and duplicated), httpx gone, .env committed
     assert codes == ["SET101", "SET103", "SET104", "SET106", "SET107"]
+
+
+def test_the_check_reads_setups_decisions_from_its_report_and_pyproject(tmp_path):
+    """The check never re-runs setup's decision: a requirement the report has no decision for is an error, and a
+    pyproject.toml whose record of what setup wrote is not the report's is a warning."""
+    app = make_app(tmp_path)
+    setup(tmp_path, app, None, False)
+    layout = MigrationLayout.for_app(app)
+    assert check_setup(layout) == []
+    source = layout.source / "requirements.txt"
+    source.write_text(source.read_text() + "agent-migrate-added-later==1.0\n")
+    text = (app / "pyproject.toml").read_text()
+    (app / "pyproject.toml").write_text(text[:text.index("[tool.agent-migrate")])
+    found = {(finding.code, finding.severity): finding.message for finding in check_setup(layout)}
+    assert "agent-migrate-added-later" in found[("SET107", "error")]
+    assert "records no decision" in found[("SET107", "error")]
+    assert "httpx" in found[("SET020", "warning")] and "mlflow" in found[("SET020", "warning")]
 
 
 @pytest.mark.e2e

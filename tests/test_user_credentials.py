@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from checks.user_credentials import user_credential_findings
-from scripts.code import migrate_code
-from scripts.scaffold import scaffold
+from tests.steps import migrate_code
+from tests.steps import scaffold
 from scripts.transform.user_credentials import MARKER, rewrite_user_credentials
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"

@@ -32,8 +32,8 @@ def test_serving_names_are_mapped_and_unknown_names_are_errors_listing_the_valid
 
 
 def test_the_resources_step_writes_apps_names_for_a_serving_auth_policy(tmp_path):
-    from scripts.resources import map_into_bundle
-    from scripts.scaffold import scaffold
+    from tests.steps import map_into_bundle
+    from tests.steps import scaffold
 
     workdir = tmp_path / "work"
     shutil.copytree(FIXTURES / "obo_tools_stateless", workdir / "original_mlflow_model")
@@ -50,9 +50,9 @@ def test_the_resources_step_writes_apps_names_for_a_serving_auth_policy(tmp_path
 def test_resources_does_not_take_a_docstring_for_a_use_of_the_credentials(tmp_path):
     """obo_tools' docstring names ModelServingUserCredentials(); after `migrate code` rewrote the call, the
     resources step must not report RES012 (it matched the text before)."""
-    from scripts.code import migrate_code
-    from scripts.resources import map_into_bundle
-    from scripts.scaffold import scaffold
+    from tests.steps import migrate_code
+    from tests.steps import map_into_bundle
+    from tests.steps import scaffold
 
     workdir = tmp_path / "work"
     shutil.copytree(FIXTURES / "obo_tools", workdir / "original_mlflow_model")

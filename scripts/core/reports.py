@@ -44,6 +44,8 @@ class StepReport:
     findings: list[Finding] = field(default_factory=list)
     payload: dict = field(default_factory=dict)
     finished_at: str | None = None
+    # Where the report belongs (the working directory's or the app's migration/): the step says, the CLI writes.
+    layout: MigrationLayout | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> str:
@@ -77,6 +79,13 @@ def write_report(layout: MigrationLayout, report: StepReport) -> Path:
         for app_dir in app_folders(layout.workdir):
             carry_migration(layout, app_dir)
     return path
+
+
+def write_step_report(report: StepReport) -> Path:
+    """Write a step's report where the step said it belongs: what the CLI does once the step returns."""
+    if report.layout is None:
+        raise InvalidReport(f"the {report.step} step returned a report without its layout")
+    return write_report(report.layout, report)
 
 
 def carry_migration(workdir_layout: MigrationLayout, app_dir: Path) -> list[str]:

@@ -9,6 +9,7 @@ and line. The resources parser is here too, so analyze and resources map the sam
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -122,58 +123,78 @@ def task_of(mlmodel: dict) -> str | None:
     return None if task is None else str(task)
 
 
+def resource_blocks(mlmodel: dict) -> list[tuple[str, dict]]:
+    """MLmodel's resource blocks `{api_version, <target>: {<type>: [entries]}}`, by where they are declared:
+    `resources`, and the auth policy's system resources (MLflow writes one or the other)."""
+    policy = mlmodel.get("auth_policy")
+    system = policy.get("system_auth_policy") if isinstance(policy, dict) else None
+    blocks = [("resources", mlmodel.get("resources")),
+              ("auth_policy", system.get("resources") if isinstance(system, dict) else None)]
+    return [(where, block) for where, block in blocks if isinstance(block, dict)]
+
+
+def resource_items(block: dict) -> Iterator[tuple[str, str, object]]:
+    """(target, resource type, the entry as written) for every entry of one resource block.
+
+    This is the one walk of a block: analyze's facts and the resources step's mapping both come from it.
+    """
+    for target, types in block.items():
+        if target == "api_version" or not isinstance(types, dict):
+            continue
+        for resource_type, items in types.items():
+            for item in items if isinstance(items, list) else [] if items is None else [items]:
+                yield str(target), str(resource_type), item
+
+
 def resource_entries(block: object, declared_in: str) -> list[dict]:
-    """`{api_version, databricks: {<type>: [{name, on_behalf_of_user?}]}}` as one entry per resource.
+    """One entry per resource of a block, as analyze reports them.
 
     Types MLflow does not list (yet) are kept with `known: false`, so nothing the model declared is dropped.
     """
     if not isinstance(block, dict):
         return []
     entries = []
-    for provider, types in block.items():
-        if provider == "api_version" or not isinstance(types, dict):
-            continue
-        for resource_type, items in types.items():
-            for item in items if isinstance(items, list) else [items]:
-                name = item.get("name") if isinstance(item, dict) else item
-                on_behalf = item.get("on_behalf_of_user") if isinstance(item, dict) else None
-                entries.append({
-                    "provider": str(provider),
-                    "type": str(resource_type),
-                    "name": None if name is None else str(name),
-                    "on_behalf_of_user": bool(on_behalf),
-                    "known": provider == "databricks" and resource_type in RESOURCE_TYPES,
-                    "declared_in": declared_in,
-                })
+    for target, resource_type, item in resource_items(block):
+        name = item.get("name") if isinstance(item, dict) else item
+        on_behalf = item.get("on_behalf_of_user") if isinstance(item, dict) else None
+        entries.append({
+            "provider": target,
+            "type": resource_type,
+            "name": None if name is None else str(name),
+            "on_behalf_of_user": bool(on_behalf),
+            "known": target == "databricks" and resource_type in RESOURCE_TYPES,
+            "declared_in": declared_in,
+        })
     return entries
+
+
+def user_api_scopes(mlmodel: dict) -> list[str]:
+    """The user policy's `api_scopes` (on-behalf-of-user access), as written."""
+    policy = mlmodel.get("auth_policy")
+    user = (policy.get("user_auth_policy") or {}) if isinstance(policy, dict) else {}
+    scopes = user.get("api_scopes") if isinstance(user, dict) else None
+    return [str(scope) for scope in scopes] if isinstance(scopes, list) else []
 
 
 def auth_policy_facts(mlmodel: dict) -> dict | None:
     """`auth_policy`: the system policy's resources (the service's own access) and the user policy's scopes."""
-    policy = mlmodel.get("auth_policy")
-    if not isinstance(policy, dict):
+    if not isinstance(mlmodel.get("auth_policy"), dict):
         return None
-    system = policy.get("system_auth_policy") or {}
-    user = policy.get("user_auth_policy") or {}
-    scopes = user.get("api_scopes") if isinstance(user, dict) else None
+    system = [block for where, block in resource_blocks(mlmodel) if where == "auth_policy"]
     return {
-        "system_resources": resource_entries(system.get("resources") if isinstance(system, dict) else None,
-                                             "auth_policy"),
-        "user_api_scopes": [str(scope) for scope in scopes] if isinstance(scopes, list) else [],
+        "system_resources": resource_entries(system[0] if system else None, "auth_policy"),
+        "user_api_scopes": user_api_scopes(mlmodel),
     }
 
 
 def all_resources(mlmodel: dict) -> list[dict]:
-    """Resources from `resources` and from the auth policy's system resources (MLflow writes one or the other)."""
-    policy = auth_policy_facts(mlmodel)
-    return resource_entries(mlmodel.get("resources"), "resources") + (policy["system_resources"] if policy else [])
+    """Resources from `resources` and from the auth policy's system resources."""
+    return [entry for where, block in resource_blocks(mlmodel) for entry in resource_entries(block, where)]
 
 
 def resources_api_version(mlmodel: dict) -> str | None:
-    policy = mlmodel.get("auth_policy")
-    system = policy.get("system_auth_policy") if isinstance(policy, dict) else None
-    for block in (mlmodel.get("resources"), system.get("resources") if isinstance(system, dict) else None):
-        if isinstance(block, dict) and "api_version" in block:
+    for _, block in resource_blocks(mlmodel):
+        if "api_version" in block:
             return str(block["api_version"])
     return None
 
