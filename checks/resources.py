@@ -128,7 +128,35 @@ def too_wide(kind: str, granted: str, least: str) -> bool:
 
 def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Finding]:
     entries = [entry for entry in app.get("resources") or [] if isinstance(entry, dict)]
+    findings = resource_name_findings(entries, shown)
+    try:
+        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout.source / MLMODEL))
+    except UnreadableMLmodel as error:
+        where = f"{layout.root.name}/migration/source/{MLMODEL}" + (f":{error.line}" if error.line else "")
+        return findings + [Finding("RES104", "error", where, f"the app's MLmodel copy is {error.problem}",
+                                   "run `migrate scaffold --app-name NAME --force` in the working directory to "
+                                   "restore migration/source/")]
     scopes = app.get("user_api_scopes") if isinstance(app.get("user_api_scopes"), list) else []
+    expected, granted = source_findings(sources, entries, scopes, shown)
+    findings += granted
+    for scope in policy_scopes:
+        if scope not in scopes:
+            findings.append(Finding("RES106", "error", shown,
+                                    f"MLmodel's user auth policy needs scope {scope!r}, missing from `user_api_scopes`",
+                                    "run `migrate resources`, or add the scope to `user_api_scopes`"))
+    for entry in entries:
+        kind = resource_kind(entry)
+        if kind is None or kind == "experiment" or identity(kind, entry.get(kind)) in expected:
+            continue  # a kindless entry is a schema finding already
+        findings.append(Finding(
+            "RES108", "warning", shown,
+            f"app resource {entry.get('name')!r} comes from no MLmodel resource",
+            "keep it if you added it on purpose (the agent needs it in Apps); otherwise remove it"))
+    findings += experiment_findings(app, entries, shown)
+    return findings
+
+
+def resource_name_findings(entries: list[dict], shown: str) -> list[Finding]:
     findings = []
     names = [str(entry.get("name")) for entry in entries]
     for name in sorted({name for name in names if names.count(name) > 1}):
@@ -138,20 +166,17 @@ def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Fi
         if not RESOURCE_NAME_PATTERN.match(name) or len(name) > RESOURCE_NAME_MAX:
             findings.append(Finding("RES115", "warning", shown, f"resource name {name!r} is hard to read or use",
                                     f"use lowercase letters, digits and hyphens, at most {RESOURCE_NAME_MAX} characters"))
+    return findings
+
+
+def source_findings(sources: list, entries: list[dict], scopes: list, shown: str) -> tuple[set, list[Finding]]:
+    """Every MLmodel resource is granted (at most with least privilege) or covered by a user scope; returns what
+    the grants are expected to be, and the findings."""
     present = {}
     for entry in entries:
-        kind = resource_kind(entry)
-        if kind:
+        if kind := resource_kind(entry):
             present.setdefault(identity(kind, entry.get(kind)), entry)
-
-    try:
-        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout.source / MLMODEL))
-    except UnreadableMLmodel as error:
-        where = f"{layout.root.name}/migration/source/{MLMODEL}" + (f":{error.line}" if error.line else "")
-        return findings + [Finding("RES104", "error", where, f"the app's MLmodel copy is {error.problem}",
-                                   "run `migrate scaffold --app-name NAME --force` in the working directory to "
-                                   "restore migration/source/")]
-    expected = set()
+    expected, findings = set(), []
     for source in sources:
         mapping = MAPPINGS.get(source.type)
         if mapping is None:
@@ -183,21 +208,7 @@ def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Fi
                 "RES105", "warning" if legitimate else "error", shown,
                 f"resource {entry.get('name')!r} grants {granted} on {source.name!r}; the agent needs {spec['permission']}",
                 f"set `permission: {spec['permission']}`" + (" unless the agent writes to the table" if legitimate else "")))
-    for scope in policy_scopes:
-        if scope not in scopes:
-            findings.append(Finding("RES106", "error", shown,
-                                    f"MLmodel's user auth policy needs scope {scope!r}, missing from `user_api_scopes`",
-                                    "run `migrate resources`, or add the scope to `user_api_scopes`"))
-    for entry in entries:
-        kind = resource_kind(entry)
-        if kind is None or kind == "experiment" or identity(kind, entry.get(kind)) in expected:
-            continue  # a kindless entry is a schema finding already
-        findings.append(Finding(
-            "RES108", "warning", shown,
-            f"app resource {entry.get('name')!r} comes from no MLmodel resource",
-            "keep it if you added it on purpose (the agent needs it in Apps); otherwise remove it"))
-    findings += experiment_findings(app, entries, shown)
-    return findings
+    return expected, findings
 
 
 def experiment_findings(app: dict, entries: list[dict], shown: str) -> list[Finding]:
