@@ -11,13 +11,12 @@ pyproject.toml and uv.lock agree; and no token, password or secret value is in a
 from __future__ import annotations
 
 import json
-import re
-import tomllib
 from pathlib import Path
 
 from jsonschema.exceptions import best_match
 
 from checks import secrets
+from checks.app_command import command_findings, source_code_findings
 from scripts.core.findings import Finding
 from scripts.core.schema_registry import validator
 from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text, plain
@@ -40,7 +39,6 @@ PERMISSION_ORDER = {
 }
 # Read grants on Unity Catalog securables are all the same level; writes are above them.
 READ_LEVEL = {"SELECT", "EXECUTE", "USE_CONNECTION", "READ_VOLUME"}
-SERVER_SCRIPT = "start-server"
 
 def check_resources(layout: MigrationLayout) -> list[Finding]:
     app_dir = layout.root
@@ -128,7 +126,35 @@ def too_wide(kind: str, granted: str, least: str) -> bool:
 
 def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Finding]:
     entries = [entry for entry in app.get("resources") or [] if isinstance(entry, dict)]
+    findings = resource_name_findings(entries, shown)
+    try:
+        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout.source / MLMODEL))
+    except UnreadableMLmodel as error:
+        where = f"{layout.root.name}/migration/source/{MLMODEL}" + (f":{error.line}" if error.line else "")
+        return findings + [Finding("RES104", "error", where, f"the app's MLmodel copy is {error.problem}",
+                                   "run `migrate scaffold --app-name NAME --force` in the working directory to "
+                                   "restore migration/source/")]
     scopes = app.get("user_api_scopes") if isinstance(app.get("user_api_scopes"), list) else []
+    expected, granted = source_findings(sources, entries, scopes, shown)
+    findings += granted
+    for scope in policy_scopes:
+        if scope not in scopes:
+            findings.append(Finding("RES106", "error", shown,
+                                    f"MLmodel's user auth policy needs scope {scope!r}, missing from `user_api_scopes`",
+                                    "run `migrate resources`, or add the scope to `user_api_scopes`"))
+    for entry in entries:
+        kind = resource_kind(entry)
+        if kind is None or kind == "experiment" or identity(kind, entry.get(kind)) in expected:
+            continue  # a kindless entry is a schema finding already
+        findings.append(Finding(
+            "RES108", "warning", shown,
+            f"app resource {entry.get('name')!r} comes from no MLmodel resource",
+            "keep it if you added it on purpose (the agent needs it in Apps); otherwise remove it"))
+    findings += experiment_findings(app, entries, shown)
+    return findings
+
+
+def resource_name_findings(entries: list[dict], shown: str) -> list[Finding]:
     findings = []
     names = [str(entry.get("name")) for entry in entries]
     for name in sorted({name for name in names if names.count(name) > 1}):
@@ -138,20 +164,17 @@ def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Fi
         if not RESOURCE_NAME_PATTERN.match(name) or len(name) > RESOURCE_NAME_MAX:
             findings.append(Finding("RES115", "warning", shown, f"resource name {name!r} is hard to read or use",
                                     f"use lowercase letters, digits and hyphens, at most {RESOURCE_NAME_MAX} characters"))
+    return findings
+
+
+def source_findings(sources: list, entries: list[dict], scopes: list, shown: str) -> tuple[set, list[Finding]]:
+    """Every MLmodel resource is granted (at most with least privilege) or covered by a user scope; returns what
+    the grants are expected to be, and the findings."""
     present = {}
     for entry in entries:
-        kind = resource_kind(entry)
-        if kind:
+        if kind := resource_kind(entry):
             present.setdefault(identity(kind, entry.get(kind)), entry)
-
-    try:
-        sources, unreadable, policy_scopes = source_resources(read_mlmodel(layout.source / MLMODEL))
-    except UnreadableMLmodel as error:
-        where = f"{layout.root.name}/migration/source/{MLMODEL}" + (f":{error.line}" if error.line else "")
-        return findings + [Finding("RES104", "error", where, f"the app's MLmodel copy is {error.problem}",
-                                   "run `migrate scaffold --app-name NAME --force` in the working directory to "
-                                   "restore migration/source/")]
-    expected = set()
+    expected, findings = set(), []
     for source in sources:
         mapping = MAPPINGS.get(source.type)
         if mapping is None:
@@ -183,21 +206,7 @@ def resource_findings(layout: MigrationLayout, app: dict, shown: str) -> list[Fi
                 "RES105", "warning" if legitimate else "error", shown,
                 f"resource {entry.get('name')!r} grants {granted} on {source.name!r}; the agent needs {spec['permission']}",
                 f"set `permission: {spec['permission']}`" + (" unless the agent writes to the table" if legitimate else "")))
-    for scope in policy_scopes:
-        if scope not in scopes:
-            findings.append(Finding("RES106", "error", shown,
-                                    f"MLmodel's user auth policy needs scope {scope!r}, missing from `user_api_scopes`",
-                                    "run `migrate resources`, or add the scope to `user_api_scopes`"))
-    for entry in entries:
-        kind = resource_kind(entry)
-        if kind is None or kind == "experiment" or identity(kind, entry.get(kind)) in expected:
-            continue  # a kindless entry is a schema finding already
-        findings.append(Finding(
-            "RES108", "warning", shown,
-            f"app resource {entry.get('name')!r} comes from no MLmodel resource",
-            "keep it if you added it on purpose (the agent needs it in Apps); otherwise remove it"))
-    findings += experiment_findings(app, entries, shown)
-    return findings
+    return expected, findings
 
 
 def experiment_findings(app: dict, entries: list[dict], shown: str) -> list[Finding]:
@@ -213,58 +222,6 @@ def experiment_findings(app: dict, entries: list[dict], shown: str) -> list[Find
                 f"env {variable.get('name')!r} reads `value_from: {variable['value_from']}`, which is no resource's name",
                 f"name an existing resource (the experiment is `{EXPERIMENT_RESOURCE}`)"))
     return findings
-
-
-# --- files the bundle points at -------------------------------------------------------------------------------------
-
-def source_code_findings(app_dir: Path, app: dict, shown: str) -> list[Finding]:
-    path = app.get("source_code_path")
-    if not isinstance(path, str) or "${" in path:
-        return []
-    if not (app_dir / path).is_dir():
-        return [Finding("RES110", "error", shown, f"source_code_path {path!r} is not a folder next to databricks.yml",
-                        "set `source_code_path: .` (the app folder is the source)")]
-    return []
-
-
-def configured_command(app_dir: Path, app: dict) -> tuple[list[str] | None, str]:
-    command = (app.get("config") or {}).get("command")
-    if command:
-        return [str(part) for part in command] if isinstance(command, list) else None, BUNDLE_FILE
-    app_yaml = app_dir / "app.yaml"
-    if app_yaml.is_file():
-        import yaml
-
-        try:
-            command = (yaml.safe_load(app_yaml.read_text(encoding="utf-8")) or {}).get("command")
-        except yaml.YAMLError:
-            return None, "app.yaml"
-        return ([str(part) for part in command] if isinstance(command, list) else None), "app.yaml"
-    return None, BUNDLE_FILE
-
-
-def command_findings(app_dir: Path, app: dict, shown: str) -> list[Finding]:
-    command, where = configured_command(app_dir, app)
-    fix = f'set `config.command: ["uv", "run", "{SERVER_SCRIPT}"]` in databricks.yml'
-    if not command:
-        return [Finding("RES111", "error", shown, "the app has no command: Apps would not start the agent server", fix)]
-    if SERVER_SCRIPT not in command:
-        return [Finding("RES111", "error", f"{app_dir.name}/{where}",
-                        f"the command {' '.join(command)!r} does not run {SERVER_SCRIPT}", fix)]
-    try:
-        scripts = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
-        module, function = scripts[SERVER_SCRIPT].split(":")
-    except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError):
-        return [Finding("RES111", "error", f"{app_dir.name}/pyproject.toml",
-                        f"pyproject.toml defines no `{SERVER_SCRIPT}` script for the command to run",
-                        f'add `[project.scripts] {SERVER_SCRIPT} = "agent_server.start_server:main"`')]
-    module_file = app_dir / (module.replace(".", "/") + ".py")
-    if not module_file.is_file() or not re.search(rf"^def {re.escape(function)}\(", module_file.read_text(
-            encoding="utf-8"), re.MULTILINE):
-        return [Finding("RES111", "error", f"{app_dir.name}/pyproject.toml",
-                        f"`{SERVER_SCRIPT}` points at {module}:{function}, which does not exist in the app",
-                        "restore agent_server/start_server.py with `migrate scaffold --force`")]
-    return []
 
 
 def dependency_agreement(layout: MigrationLayout) -> list[Finding]:

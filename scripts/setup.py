@@ -16,10 +16,11 @@ from scripts.core.findings import Finding
 from scripts.core import atomic
 from scripts.bundle import Bundle, set_experiment_default
 from scripts.core.errors import MigrateError
-from scripts.core.layout import find_app
+from scripts.core.layout import MigrationLayout, find_app
 from scripts.core.reports import StepReport
-from scripts.setup_dependencies import (APP_TEMPLATE, decide_dependencies, lock, locked_version, merged_dependencies,
-                                        read_pyproject, scaffold_dependencies, with_dependencies, with_user_edits)
+from scripts.setup_dependencies import (APP_TEMPLATE, Decision, decide_dependencies, lock, locked_version,
+                                        merged_dependencies, read_pyproject, scaffold_dependencies, with_dependencies,
+                                        with_user_edits)
 from scripts.app_pyproject import written_by_setup
 from scripts.setup_env import (ENV_FILE, EXPERIMENT_KEY, PROFILE_KEY, Experiment, ensure_env_ignored, fill_env,
                                find_or_create_experiment, workspace_configured)
@@ -97,79 +98,20 @@ def setup(workdir: Path, app: Path | None, profile: str | None, force: bool) -> 
                         layout=layout)
     bundle = Bundle.load(app_dir)
     app_name = app_name_of(bundle)
-    files: dict[str, str] = {}
-
-    # 1. What becomes of each original requirement.
     source = layout.source / SOURCE_REQUIREMENTS
-    if source.is_file():
-        decisions = decide_dependencies(source.read_text(encoding="utf-8").splitlines(), scaffold_dependencies())
-    else:
-        decisions = []
-        report.findings.append(Finding(
-            "SET001", "warning", layout.relative(source),
-            "the original model's requirements.txt is not in the app: only the scaffold's dependencies are used",
-            "add the agent's packages to pyproject.toml by hand, or re-run `migrate scaffold --force` to carry "
-            "migration/source/ in, then run `migrate setup` again"))
-    for decision in decisions:
-        if decision.action == "unsupported":
-            report.findings.append(Finding(
-                "SET002", "warning", layout.relative(source),
-                f"not carried into pyproject.toml: {decision.requirement!r} ({decision.reason})",
-                "add the package to pyproject.toml `dependencies` by hand if the agent needs it"))
-
-    # 2. The experiment first: a workspace problem stops the step before any file changes.
-    if workspace_configured(profile):
-        experiment = find_or_create_experiment(profile, app_name)
-    else:
-        experiment = Experiment(None, None, "not_configured")
-        report.findings.append(Finding(
-            "SET004", "warning", f"{app_dir.name}/{ENV_FILE}",
-            "no workspace configured: the MLflow experiment was not created and MLFLOW_EXPERIMENT_ID is empty",
-            "run `migrate setup --profile PROFILE` (or with DATABRICKS_HOST and DATABRICKS_TOKEN set) once the "
-            "workspace is reachable; it creates /Users/<you>/" + app_name + " and fills in its id"))
-
-    # 3. pyproject.toml (the user's edits since the last setup win), README, requirements.txt.
-    text, pyproject = read_pyproject(app_dir)
-    current = list(pyproject["project"].get("dependencies", []))
-    decisions = with_user_edits(decisions, current, written_by_setup(pyproject))
-    dependencies = merged_dependencies(current, decisions)
-    updated = with_dependencies(text, dependencies, decisions)
-    files["pyproject.toml"] = "unchanged" if updated == text else "updated"
-    if updated != text:
-        atomic.write_text(app_dir / "pyproject.toml", updated)
-    readme, files_readme = ensure_readme(app_dir, pyproject["project"], app_name)
-    files[readme] = files_readme
-    files["requirements.txt"] = ensure_requirements_txt(app_dir, force)
-
-    # 4. uv.lock, matching pyproject.toml.
-    lock_before = (app_dir / "uv.lock").read_bytes() if (app_dir / "uv.lock").exists() else None
-    uv_summary = lock(app_dir, dependencies)
-    lock_after = (app_dir / "uv.lock").read_bytes()
-    files["uv.lock"] = "created" if lock_before is None else ("unchanged" if lock_before == lock_after else "updated")
-
-    # 5. .env from .env.example, and kept out of git.
-    wanted = {}
-    if experiment.experiment_id:
-        wanted[EXPERIMENT_KEY] = experiment.experiment_id
-    if profile:
-        wanted[PROFILE_KEY] = profile
-    files[ENV_FILE], env_actions = fill_env(app_dir, wanted)
-    for key, value in wanted.items():
-        if env_actions.get(key) == "kept":
-            report.findings.append(Finding(
-                "SET005", "warning", f"{app_dir.name}/{ENV_FILE}",
-                f"{key} in .env keeps your value, not {value!r} from this setup",
-                f"nothing to do if your value is intended; otherwise set {key}={value} in .env"))
-    if ensure_env_ignored(app_dir):
-        files[".gitignore"] = "updated"
-
-    # 6. databricks.yml: the experiment the app's `experiment` resource points at.
+    decisions = original_decisions(layout, report)
+    # The experiment first: a workspace problem stops the step before any file changes.
+    experiment = experiment_of(profile, app_name, app_dir, report)
+    decisions, dependencies, files = write_dependencies(app_dir, decisions, app_name, force)
+    uv_summary = lock_dependencies(app_dir, dependencies, files)
+    env_files, env_actions = write_env(app_dir, experiment, profile, report)
+    files.update(env_files)
+    # databricks.yml: the experiment the app's `experiment` resource points at.
     if experiment.experiment_id and set_experiment_default(bundle, experiment.experiment_id):
         bundle.save()
         files["databricks.yml"] = "updated"
     else:
         files["databricks.yml"] = "unchanged"
-
     report.payload = {
         "app_name": app_name,
         "requirements_source": layout.relative(source) if source.is_file() else None,
@@ -184,6 +126,83 @@ def setup(workdir: Path, app: Path | None, profile: str | None, force: bool) -> 
                       "lock": layout.relative(app_dir / "uv.lock"),
                       "env": layout.relative(app_dir / ENV_FILE)}
     return report
+
+
+def original_decisions(layout: MigrationLayout, report: StepReport) -> list[Decision]:
+    """What becomes of each line of the original requirements.txt (the copy the app carries)."""
+    source = layout.source / SOURCE_REQUIREMENTS
+    if not source.is_file():
+        report.findings.append(Finding(
+            "SET001", "warning", layout.relative(source),
+            "the original model's requirements.txt is not in the app: only the scaffold's dependencies are used",
+            "add the agent's packages to pyproject.toml by hand, or re-run `migrate scaffold --force` to carry "
+            "migration/source/ in, then run `migrate setup` again"))
+        return []
+    decisions = decide_dependencies(source.read_text(encoding="utf-8").splitlines(), scaffold_dependencies())
+    for decision in decisions:
+        if decision.action == "unsupported":
+            report.findings.append(Finding(
+                "SET002", "warning", layout.relative(source),
+                f"not carried into pyproject.toml: {decision.requirement!r} ({decision.reason})",
+                "add the package to pyproject.toml `dependencies` by hand if the agent needs it"))
+    return decisions
+
+
+def experiment_of(profile: str | None, app_name: str, app_dir: Path, report: StepReport) -> Experiment:
+    if workspace_configured(profile):
+        return find_or_create_experiment(profile, app_name)
+    report.findings.append(Finding(
+        "SET004", "warning", f"{app_dir.name}/{ENV_FILE}",
+        "no workspace configured: the MLflow experiment was not created and MLFLOW_EXPERIMENT_ID is empty",
+        "run `migrate setup --profile PROFILE` (or with DATABRICKS_HOST and DATABRICKS_TOKEN set) once the "
+        "workspace is reachable; it creates /Users/<you>/" + app_name + " and fills in its id"))
+    return Experiment(None, None, "not_configured")
+
+
+def write_dependencies(app_dir: Path, decisions: list[Decision], app_name: str,
+                       force: bool) -> tuple[list[Decision], list[str], dict[str, str]]:
+    """pyproject.toml (the user's edits since the last setup win), its README, and requirements.txt = `uv`."""
+    text, pyproject = read_pyproject(app_dir)
+    current = list(pyproject["project"].get("dependencies", []))
+    decisions = with_user_edits(decisions, current, written_by_setup(pyproject))
+    dependencies = merged_dependencies(current, decisions)
+    updated = with_dependencies(text, dependencies, decisions)
+    files = {"pyproject.toml": "unchanged" if updated == text else "updated"}
+    if updated != text:
+        atomic.write_text(app_dir / "pyproject.toml", updated)
+    readme, files[readme] = ensure_readme(app_dir, pyproject["project"], app_name)
+    files["requirements.txt"] = ensure_requirements_txt(app_dir, force)
+    return decisions, dependencies, files
+
+
+def lock_dependencies(app_dir: Path, dependencies: list[str], files: dict[str, str]) -> str:
+    """uv.lock, matching pyproject.toml; uv's summary line."""
+    lock_before = (app_dir / "uv.lock").read_bytes() if (app_dir / "uv.lock").exists() else None
+    summary = lock(app_dir, dependencies)
+    lock_after = (app_dir / "uv.lock").read_bytes()
+    files["uv.lock"] = "created" if lock_before is None else ("unchanged" if lock_before == lock_after else "updated")
+    return summary
+
+
+def write_env(app_dir: Path, experiment: Experiment, profile: str | None,
+              report: StepReport) -> tuple[dict[str, str], dict[str, str]]:
+    """.env from .env.example (what the user set is kept), and kept out of git; (files, what became of each key)."""
+    wanted = {}
+    if experiment.experiment_id:
+        wanted[EXPERIMENT_KEY] = experiment.experiment_id
+    if profile:
+        wanted[PROFILE_KEY] = profile
+    files = {}
+    files[ENV_FILE], env_actions = fill_env(app_dir, wanted)
+    for key, value in wanted.items():
+        if env_actions.get(key) == "kept":
+            report.findings.append(Finding(
+                "SET005", "warning", f"{app_dir.name}/{ENV_FILE}",
+                f"{key} in .env keeps your value, not {value!r} from this setup",
+                f"nothing to do if your value is intended; otherwise set {key}={value} in .env"))
+    if ensure_env_ignored(app_dir):
+        files[".gitignore"] = "updated"
+    return files, env_actions
 
 
 def run(args: argparse.Namespace) -> StepReport:

@@ -10,7 +10,7 @@ import pytest
 
 import standin
 from checks.download import check_download
-from scripts import cli, download
+from scripts import cli, download, download_resolve
 from scripts.core.layout import MigrationLayout
 from tests.conftest import run_migrate
 
@@ -34,7 +34,7 @@ def migrate_download(tmp_path: Path, *argv: str) -> int:
 
 def test_the_entity_with_all_traffic_is_chosen(workspace_env):
     workspace_env.add_endpoint(standin.endpoint_json("one-entity", "main.agents.a", "3"))
-    model = download.choose_entity(download.fetch_endpoint("one-entity", None), None, None)
+    model = download_resolve.choose_entity(download_resolve.fetch_endpoint("one-entity", None), None, None)
     assert (model.uri, model.traffic_percentage) == ("models:/main.agents.a/3", 100)
 
 
@@ -51,7 +51,7 @@ def test_a_traffic_split_lists_the_entities_and_asks_which(workspace_env, tmp_pa
 def test_a_traffic_split_is_settled_by_version(workspace_env):
     workspace_env.add_endpoint(standin.endpoint_json(
         "split-2", "main.agents.a", "3", split=[("main.agents.a", "3", 80), ("main.agents.a", "4", 20)]))
-    model = download.choose_entity(download.fetch_endpoint("split-2", None), None, "4")
+    model = download_resolve.choose_entity(download_resolve.fetch_endpoint("split-2", None), None, "4")
     assert (model.version, model.traffic_percentage) == ("4", 20)
 
 

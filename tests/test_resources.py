@@ -124,6 +124,29 @@ def test_on_behalf_of_user_resources_become_user_scopes(tmp_path):
     assert report.payload["user_auth_helper"]["path"] == "agent_server/user_auth.py"
 
 
+TWO_TABLES_AS_THE_USER = """\
+resources:
+  api_version: '1'
+  databricks:
+    table:
+    - name: main.a.orders
+      on_behalf_of_user: true
+    - name: main.a.customers
+      on_behalf_of_user: true
+    sql_warehouse:
+    - name: abc123
+      on_behalf_of_user: true
+"""
+
+
+def test_a_scope_two_resources_need_is_listed_once(tmp_path):
+    """Before, each on-behalf-of-user resource appended its scope: `sql` three times in user_api_scopes."""
+    app = make_app(tmp_path, TWO_TABLES_AS_THE_USER)
+    report = map_into_bundle(tmp_path, None)
+    assert app_section(app)["user_api_scopes"] == ["sql"]
+    assert report.payload["user_api_scopes"] == report.payload["user_api_scopes_added"] == ["sql"]
+
+
 def test_auth_policy_scopes_and_system_resources(tmp_path):
     app = make_app(tmp_path, "auth_policy.MLmodel")
     report = map_into_bundle(tmp_path, None)
