@@ -140,7 +140,12 @@ def trace_server(workdir: Path, env: dict) -> app_process.ServerCommand:
     def argv(port: int) -> list[str]:
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{workdir / 'tracking.db'}",
                 "--default-artifact-root", str(workdir / "trace-artifacts"), "--host", app_process.LOCALHOST,
-                "--port", str(port), "--workers", "1"]
+                "--port", str(port), "--workers", "1",
+                # uvicorn kills a worker that has not answered its ping within 5 s, which is
+                # less than importing the tracking server takes on a busy small machine
+                "--uvicorn-opts", "--timeout-worker-healthcheck 300"]
+    # Its job runner (a separate consumer process) serves nothing the benchmark uses.
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return app_process.ServerCommand(argv, workdir, env, health_path="/health", description="mlflow server (traces)")
 
 

@@ -47,8 +47,15 @@ class Command:
         """
         if self.check is None:
             return frozenset()
-        source = inspect.getsource(importlib.import_module(self.check.split(":")[0]))
-        return frozenset(re.findall(r"\b[A-Z]{3}[0-9]{3}\b", source))
+        module = importlib.import_module(self.check.split(":")[0])
+        # The check's module and the checks/ modules it calls (checks/code.py calls checks/code_claims.py …).
+        sources = [inspect.getsource(module)]
+        sources += [inspect.getsource(value) for value in vars(module).values()
+                    if inspect.ismodule(value) and value.__name__.startswith("checks.")]
+        sources += [inspect.getsource(inspect.getmodule(value)) for value in vars(module).values()
+                    if inspect.isfunction(value) and value.__module__.startswith("checks.")
+                    and value.__module__ != module.__name__]
+        return frozenset(re.findall(r"\b[A-Z]{3}[0-9]{3}\b", "\n".join(sources)))
 
 
 COMMANDS: tuple[Command, ...] = (
