@@ -16,7 +16,7 @@ from pathlib import Path
 from jsonschema.exceptions import best_match
 
 from checks import secrets
-from checks.app_command import command_findings, source_code_findings
+from checks.app_command import command_findings, source_code_findings, workers_findings
 from scripts.core.findings import Finding
 from scripts.core.schema_registry import validator
 from scripts.bundle import BUNDLE_FILE, BundleSyntaxError, find_app_section, parse_bundle_text, plain
@@ -64,6 +64,7 @@ def check_resources(layout: MigrationLayout) -> list[Finding]:
     findings += resource_findings(layout, app, shown)
     findings += source_code_findings(app_dir, app, shown)
     findings += command_findings(app_dir, app, shown)
+    findings += workers_findings(app_dir, app, shown)
     findings += dependency_agreement(layout)
     findings += secret_findings(app_dir)
     return findings

@@ -22,7 +22,7 @@ from scripts.core.reports import StepReport
 from scripts.model.app_resources import (LAKEBASE_DEFAULT_DATABASE, MAPPINGS, SourceResource, app_resource_spec,
                                          source_resources)
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, read_mlmodel
-from scripts.resources_bundle import AppResources, add_user_scopes
+from scripts.resources_bundle import AppResources, add_user_scopes, set_server_workers
 
 STEP = "resources"
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +31,10 @@ USER_AUTH_HELPER = "agent_server/user_auth.py"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app", type=Path, help="the app folder (default: the one app folder in --workdir)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="server processes the app runs (`start-server --workers N` in the app's command); "
+                             "default: keep what databricks.yml says. More than one needs an agent that keeps "
+                             "no state in process memory (RES040)")
 
 
 # --- reading the MLmodel ----------------------------------------------------------------------------------------
@@ -198,14 +202,18 @@ def serving_credentials_in_code(app_dir: Path) -> list[str]:
                   - {USER_AUTH_HELPER})
 
 
-def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
+def map_into_bundle(workdir: Path, app: Path | None, workers: int | None = None) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
     report = StepReport(step=STEP, inputs={"app": layout.relative(app_dir)}, layout=layout)
+    if workers is not None and workers < 1:
+        raise MigrateError(f"--workers {workers}: an app runs at least one server process", "pass --workers 1 or more")
     bundle = Bundle.load(app_dir)  # a malformed file stops here, before anything is written
     _, app_section = bundle.app_entry()
     with trailer_kept(app_section):
         payload = map_resources(layout, bundle, report)
+        if workers is not None:
+            set_server_workers(app_section, workers)
     changed = bundle.save()
     helper = None
     if payload["user_auth"] or payload["user_api_scopes"]:
@@ -226,7 +234,7 @@ def map_into_bundle(workdir: Path, app: Path | None) -> StepReport:
 
 
 def run(args: argparse.Namespace) -> StepReport:
-    report = map_into_bundle(args.workdir, args.app)
+    report = map_into_bundle(args.workdir, args.app, getattr(args, "workers", None))
     payload = report.payload
     print(f"databricks.yml {payload['databricks_yml']} for app {payload['app_name']}:")
     for entry in payload["mappings"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from scripts.model.app_resources import (EXPERIMENT_RESOURCE, MAPPINGS, RESOURCE_NAME_MAX, SourceResource, identity,
                                          resource_kind)
@@ -92,3 +93,21 @@ def add_user_scopes(app: CommentedMap, scopes: list[str]) -> list[str]:
     added = [scope for scope in scopes if scope not in current]
     current.extend(added)
     return added
+
+
+SERVER_SCRIPT = "start-server"
+
+
+def set_server_workers(app: CommentedMap, workers: int) -> None:
+    """`start-server --workers N` in the app's command (1: the option removed), keeping the rest of it."""
+    config = app.setdefault("config", CommentedMap())
+    command = [str(part) for part in (config.get("command") or ["uv", "run", SERVER_SCRIPT])]
+    if "--workers" in command:
+        at = command.index("--workers")
+        del command[at:at + 2]
+    command = [part for part in command if not part.startswith("--workers=")]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    flow = CommentedSeq(DoubleQuotedScalarString(part) for part in command)
+    flow.fa.set_flow_style()  # as the scaffold writes it: command: ["uv", "run", "start-server"]
+    config["command"] = flow

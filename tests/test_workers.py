@@ -1,0 +1,73 @@
+"""`migrate resources --workers N` writes `start-server --workers N` into the app's command, and the bundle
+check refuses more than one worker when the agent keeps state in process memory (RES040)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checks.app_command import server_workers
+from checks.resources import check_resources
+from scripts.core.layout import MigrationLayout
+from tests.steps import map_into_bundle, scaffold
+
+CORPUS = Path(__file__).parent / "fixtures" / "agents"
+IN_MEMORY = '''
+from langgraph.checkpoint.memory import MemorySaver
+
+CHECKPOINTS = MemorySaver()  # conversations kept in this process's memory
+'''
+
+
+def app_for(tmp_path: Path, in_memory: bool) -> Path:
+    from scripts.analyze import analyze
+    from tests.steps import written
+
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "stream_agent", workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    if in_memory:
+        entry = next((workdir / "original_mlflow_model").glob("*.py"))
+        entry.write_text(entry.read_text() + IN_MEMORY)
+    written(analyze(workdir)[1])
+    scaffold(workdir, "workers-app", force=False)
+    app = workdir / "workers-app"
+    # What download would have put there: the MLmodel the resources step maps.
+    (app / "migration" / "source").mkdir(parents=True, exist_ok=True)
+    shutil.copy(workdir / "original_mlflow_model" / "MLmodel", app / "migration" / "source" / "MLmodel")
+    return app
+
+
+def command_of(app: Path) -> str:
+    return next(line for line in (app / "databricks.yml").read_text().splitlines() if "command:" in line).strip()
+
+
+def codes(app: Path) -> set[str]:
+    return {finding.code for finding in check_resources(MigrationLayout.for_app(app))}
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_more_than_one_worker_needs_an_agent_without_process_memory(tmp_path, in_memory):
+    app = app_for(tmp_path, in_memory)
+    map_into_bundle(app.parent, app, 2)
+    assert command_of(app) == 'command: ["uv", "run", "start-server", "--workers", "2"]'
+    assert ("RES040" in codes(app)) is in_memory
+    map_into_bundle(app.parent, app, 1)  # back to one process: the option is gone, and so is the error
+    assert command_of(app) == 'command: ["uv", "run", "start-server"]'
+    assert "RES040" not in codes(app)
+
+
+def test_without_the_analysis_more_workers_are_unverified(tmp_path):
+    app = app_for(tmp_path, in_memory=False)
+    map_into_bundle(app.parent, app, 2)
+    (app / "migration" / "reports" / "analyze.json").unlink()
+    assert "RES041" in codes(app)
+
+
+def test_the_workers_are_read_from_the_command():
+    assert server_workers(["uv", "run", "start-server"]) == 1
+    assert server_workers(["uv", "run", "start-server", "--workers", "3"]) == 3
+    assert server_workers(["uv", "run", "start-server", "--workers=2"]) == 2
+    assert server_workers(None) == 1
