@@ -17,7 +17,9 @@ from pathlib import Path
 import yaml
 from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
+from scripts.model import request_state
 from scripts.model.agent_source import AgentSource, read_agent_source
+from scripts.model.construction import construction_costs
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
@@ -110,6 +112,21 @@ def artifact_facts(root: Path, mlmodel: dict, reads: list[dict]) -> dict:
     unknown_reads = [read for read in reads if read["key"] is not None and read["key"] not in keys]
     return {"declared": entries, "files": files, "undeclared_files": undeclared, "reads": reads,
             "unknown_keys_read": unknown_reads}
+
+
+def request_state_facts(source: AgentSource | None) -> tuple[list[dict], dict | None]:
+    """The agent's request-path writes to state, and what building it costs (None: no class to build)."""
+    if source is None or source.agent_class is None:
+        return [], None
+    program = request_state.model_program(source.sources)
+    agent = request_state.agent_key(program, source.agent_class)
+    if agent is None:
+        return [], None
+    costs = construction_costs(program, agent)
+    for cost in costs:
+        cost["text"] = next(item.line(cost["line"]) for item in source.sources if item.path == cost["path"])
+    writes = [write.facts() for write in request_state.agent_request_writes(program, agent)]
+    return writes, {"cheap": not costs, "costs": costs}
 
 
 # ---------------------------------------------------------------------------------------------------- findings
@@ -246,12 +263,39 @@ def model_findings(findings: Findings, payload: dict) -> None:
             findings.add("ANA016", "warning", edge["path"],
                          f"line {edge['line']}: the relative import {edge['module']!r} has no package to load from",
                          "make it an absolute import of the code/ module")
-    if payload["state"]["stateful"]:
+    request_state_findings(findings, payload["state"])
+    if payload["state"]["signals"] or any(resource["type"] == "lakebase" for resource in payload["resources"]):
         kinds = ", ".join(payload["state"]["kinds"]) or "lakebase resource"
         findings.add("ANA015", "info", payload["entry_file"]["path"] if payload["entry_file"] else MLMODEL,
                      f"the agent keeps conversation state ({kinds})",
                      "in the app, open checkpointer/store connection pools once (server lifespan or module "
                      "level), not per request; keep thread ids coming from the request's custom_inputs/context")
+
+
+def request_state_findings(findings: Findings, state: dict) -> None:
+    """ANA030/ANA031: state a request writes, which one shared instance in the app would mix between users."""
+    by_kind: dict[str, list[dict]] = {}
+    for write in state["request_writes"]:
+        by_kind.setdefault("instance" if write["kind"] == "instance" else "shared", []).append(write)
+    for kind, writes in by_kind.items():
+        lines = "; ".join(f"{write['path']}:{write['line']} {write['attribute']} ({write['how']}, in "
+                          f"{write['function']})" for write in writes)
+        if kind == "instance":
+            construction = state["construction"] or {"cheap": False, "costs": []}
+            findings.add("ANA030", "warning", writes[0]["path"],
+                         f"the request path writes the agent's own attributes: {lines}; in the app one process "
+                         "serves many requests at once, so one shared instance would mix users' values",
+                         "`migrate code` builds the agent per request when building it is cheap"
+                         + (" (it is here)" if construction["cheap"] else
+                            f" (here it is not: {len(construction['costs'])} cost(s) in __init__/load_context, "
+                            "so the code step will refuse with COD050)")
+                         + "; better, keep per-request values in local variables")
+        else:
+            findings.add("ANA031", "warning", writes[0]["path"],
+                         f"the request path writes module globals or class attributes: {lines}; every request "
+                         "of the app shares them",
+                         "keep per-request values in local variables (pass them as arguments); `migrate code` "
+                         "refuses these writes with COD051")
 
 
 # ---------------------------------------------------------------------------------------------------- the analysis
@@ -290,6 +334,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
     agent = source.agent_class if source else None
+    request_writes, construction = request_state_facts(source)
     payload = {
         "model_dir": model_dir,
         "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),
@@ -305,7 +350,8 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
                              "class_name": call.class_name} for call in source.search.set_model]
         if source and source.search else [],
         "frameworks": source.frameworks() if source else [],
-        "state": {"stateful": bool(signals) or lakebase_resource, "kinds": kinds, "signals": signals},
+        "state": {"stateful": bool(signals) or lakebase_resource or bool(request_writes), "kinds": kinds,
+                  "signals": signals, "request_writes": request_writes, "construction": construction},
         "code": {
             "present": (root / "code").is_dir(),
             "modules": source.modules() if source else [],
