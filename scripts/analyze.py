@@ -17,9 +17,8 @@ from pathlib import Path
 import yaml
 from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
-from scripts.model import request_state
 from scripts.model.agent_source import AgentSource, read_agent_source
-from scripts.model.construction import construction_costs
+from scripts.model.request_state import agent_state_facts
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
@@ -112,21 +111,6 @@ def artifact_facts(root: Path, mlmodel: dict, reads: list[dict]) -> dict:
     unknown_reads = [read for read in reads if read["key"] is not None and read["key"] not in keys]
     return {"declared": entries, "files": files, "undeclared_files": undeclared, "reads": reads,
             "unknown_keys_read": unknown_reads}
-
-
-def request_state_facts(source: AgentSource | None) -> tuple[list[dict], dict | None]:
-    """The agent's request-path writes to state, and what building it costs (None: no class to build)."""
-    if source is None or source.agent_class is None:
-        return [], None
-    program = request_state.model_program(source.sources)
-    agent = request_state.agent_key(program, source.agent_class)
-    if agent is None:
-        return [], None
-    costs = construction_costs(program, agent)
-    for cost in costs:
-        cost["text"] = next(item.line(cost["line"]) for item in source.sources if item.path == cost["path"])
-    writes = [write.facts() for write in request_state.agent_request_writes(program, agent)]
-    return writes, {"cheap": not costs, "costs": costs}
 
 
 # ---------------------------------------------------------------------------------------------------- findings
@@ -334,7 +318,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
     agent = source.agent_class if source else None
-    request_writes, construction = request_state_facts(source)
+    request_writes, construction = agent_state_facts(source.sources, agent) if source else ([], None)
     payload = {
         "model_dir": model_dir,
         "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),

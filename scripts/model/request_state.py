@@ -42,10 +42,12 @@ class StateWrite:
     how: str  # "assign" | "augmented" | "delete" | "item" | "mutation" | "setattr"
     function: str  # the method or function the write is in: `SalesAgent.predict_stream`, `record`
     root: str  # the request-path root that reaches it: `predict_stream`, `stream_handler`
+    instance: str | None = None  # `AGENT` when written through a module-level instance's `self`
 
     def facts(self) -> dict:
-        return {"path": self.path, "line": self.line, "attribute": self.attribute, "kind": self.kind,
-                "how": self.how, "function": self.function, "root": self.root}
+        facts = {"path": self.path, "line": self.line, "attribute": self.attribute, "kind": self.kind,
+                 "how": self.how, "function": self.function, "root": self.root}
+        return facts if self.instance is None else {**facts, "instance": self.instance}
 
 
 class Program:
@@ -119,6 +121,8 @@ class Program:
         return None
 
     def instance_class(self, module: ParsedModule, name: str) -> ClassKey | None:
+        """The class of `name` when it holds an instance built from a class of the program: a module-level one
+        (`AGENT = Agent()`), or one a handler builds per request (`scripts.model.blocking.per_request_instances`)."""
         written = module.instances.get(name)
         return self.resolve_class(module, written) if written else None
 
@@ -183,6 +187,7 @@ def scan(program: Program, frame: Frame) -> _Scan:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             assigned_count[node.id] = assigned_count.get(node.id, 0) + 1
     aliases: dict[str, str] = {}
+    shared_aliases: dict[str, str] = {}  # `agent = AGENT`: the module-level instance under a local name
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                 and assigned_count.get(node.targets[0].id) == 1:
@@ -192,6 +197,9 @@ def scan(program: Program, frame: Frame) -> _Scan:
             elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) \
                     and value.value.id in frame.self_names:
                 aliases[node.targets[0].id] = value.attr
+            elif isinstance(value, ast.Name) and value.id in module.instances \
+                    and value.id in program.module_names.get(module.name, ()):
+                shared_aliases[node.targets[0].id] = value.id
     result = _Scan()
 
     def record(node: ast.AST, target: ast.AST, how: str) -> None:
@@ -257,7 +265,11 @@ def scan(program: Program, frame: Frame) -> _Scan:
         elif isinstance(node, ast.Call):
             _call(program, module, frame, node, self_names, record, result)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-            _reference(program, module, frame, node, self_names, result)
+            _reference(program, module, frame, node, self_names, result, shared_aliases)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+            resolved = program.resolve_function(module, node.id)  # `run_sync(predict, request)`: passed, not called
+            if resolved is not None:
+                result.callees.append(Frame(resolved[0], resolved[1], node.id))
     return result
 
 
@@ -322,7 +334,7 @@ def _call(program: Program, module: ParsedModule, frame: Frame, node: ast.Call, 
 
 
 def _reference(program: Program, module: ParsedModule, frame: Frame, node: ast.Attribute, self_names: set[str],
-               result: _Scan) -> None:
+               result: _Scan, shared_aliases: dict[str, str]) -> None:
     """`self.m` / `INSTANCE.m` read as a value or called: the method joins the request path."""
     if not isinstance(node.value, ast.Name):
         return
@@ -333,14 +345,16 @@ def _reference(program: Program, module: ParsedModule, frame: Frame, node: ast.A
             result.callees.append(Frame(found[0][0], found[1], f"{found[0][1]}.{node.attr}", frame.mro, found[0],
                                         frozenset(parameters[:1]), frame.receiver))
         return
-    klass = program.instance_class(module, node.value.id)
+    name = shared_aliases.get(node.value.id, node.value.id)
+    klass = program.instance_class(module, name)
     if klass is not None:
         found = program.method(program.mro(klass), node.attr)
         if found:
             parameters = _parameters(found[1])
+            shared = name in program.module_names.get(module.name, ())  # else built for this request
             result.callees.append(Frame(found[0][0], found[1], f"{found[0][1]}.{node.attr}",
                                         tuple(program.mro(klass)), found[0], frozenset(parameters[:1]),
-                                        f"module:{node.value.id}"))
+                                        f"module:{name}" if shared else "instance"))
 
 
 def method_frames(program: Program, agent: ClassKey, names: tuple[str, ...],
@@ -381,15 +395,17 @@ def state_writes(program: Program, roots: list[Frame]) -> list[StateWrite]:
     for root, frame, result in walk(program, roots):
         path = program.modules[frame.module].path
         for node, attribute, kind, how in result.writes:
+            instance = None
             if kind.startswith("module:"):  # a module-level instance's attribute: shared like a global
-                attribute, kind = f"{kind.split(':', 1)[1]}.{attribute}", "module"
+                instance = kind.split(":", 1)[1]
+                attribute, kind = f"{instance}.{attribute}", "module"
             elif kind == "instance" and how in ("item", "mutation") and frame.mro:
                 # Mutating a container only a class body creates (`history = []`) changes it for every instance.
                 assigned = instance_attributes.setdefault(frame.mro, _assigned_on_self(program, list(frame.mro)))
                 if attribute not in assigned and _class_attribute(program, list(frame.mro), attribute):
                     attribute, kind = f"{frame.mro[0][1]}.{attribute}", "class"
             write = StateWrite(path, node.lineno, attribute, kind, how, frame.qualname,
-                               root.qualname.rsplit(".", 1)[-1])
+                               root.qualname.rsplit(".", 1)[-1], instance)
             found.setdefault((path, node.lineno, attribute, kind), write)
     return sorted(found.values(), key=lambda write: (write.path, write.line, write.attribute))
 
@@ -443,3 +459,19 @@ def agent_key(program: Program, agent: dict) -> ClassKey | None:
 
 def agent_request_writes(program: Program, agent: ClassKey) -> list[StateWrite]:
     return state_writes(program, method_frames(program, agent, REQUEST_METHODS))
+
+
+def agent_state_facts(sources, agent: dict | None) -> tuple[list[dict], dict | None]:
+    """analyze.json's `state.request_writes` and `state.construction` for the model's parsed files (`SourceFile`s)
+    and analyze's agent class; ([], None) when there is no class to follow."""
+    from scripts.model.construction import construction_costs  # it builds on this module
+
+    program = model_program(sources)
+    key = agent_key(program, agent) if agent else None
+    if key is None:
+        return [], None
+    costs = construction_costs(program, key)
+    lines = {source.path: source for source in sources}
+    for cost in costs:
+        cost["text"] = lines[cost["path"]].line(cost["line"])
+    return [write.facts() for write in agent_request_writes(program, key)], {"cheap": not costs, "costs": costs}
