@@ -178,6 +178,8 @@ def compare_request_state(payload: dict, root: Path, report_path: str) -> list[F
         return []
     source = read_agent_source(root, entry["path"])
     writes, construction = agent_state_facts(source.sources, payload.get("agent_class"))
+    if construction is None:
+        return []  # no such class in the files: ANA104 says so
     findings = []
     if _write_keys(state["request_writes"]) != _write_keys(writes):
         findings.append(Finding("ANA032", "error", report_path,
