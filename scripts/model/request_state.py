@@ -208,9 +208,8 @@ def scan(program: Program, frame: Frame) -> _Scan:
             first, root, depth = root, root.value, depth + 1
         if how in ("mutation", "setattr"):
             depth += 1  # the object the target names is itself changed
-            shown = how
-        else:
-            shown = how if depth <= 1 else "item" if isinstance(target, ast.Subscript) else "mutation"
+        deeper = how if how in ("mutation", "setattr") else "item" if isinstance(target, ast.Subscript) else "mutation"
+        shown = how if depth <= 1 and how not in ("mutation", "setattr") else deeper  # `self.x = ...` vs `self.x[k] = ...`
         if isinstance(root, ast.Call) and dotted_name(root.func) == "type" and root.args \
                 and isinstance(root.args[0], ast.Name) and root.args[0].id in self_names:
             if isinstance(first, ast.Attribute) and frame.mro:  # type(self).count += 1: the class's own
@@ -223,8 +222,8 @@ def scan(program: Program, frame: Frame) -> _Scan:
                 result.writes.append((node, f"{frame.mro[0][1]}.{_attribute_after(target, first)}", "class", shown))
             else:
                 result.writes.append((node, first.attr, frame.receiver, shown))
-        elif root.id in aliases and depth >= 1:
-            result.writes.append((node, aliases[root.id], frame.receiver, shown))
+        elif root.id in aliases and depth >= 1:  # the alias is the container: any depth changes its contents
+            result.writes.append((node, aliases[root.id], frame.receiver, deeper))
         elif depth == 0 and root.id in declared_global:
             result.writes.append((node, root.id, "module", shown))
         elif depth >= 1 and root.id not in local:
@@ -232,10 +231,14 @@ def scan(program: Program, frame: Frame) -> _Scan:
             if klass is not None:
                 result.writes.append((node, f"{klass[1]}.{_attribute_after(target, root)}", "class", shown))
                 return
-            found = program.resolve_global(module, root.id) or _module_attribute(
-                program, module, dotted_name(target) or root.id)
-            if found is not None:
-                result.writes.append((node, found[1], "module", shown))
+            found = program.resolve_global(module, root.id)
+            if found is not None:  # `CACHE[k] = v`: the global's contents
+                result.writes.append((node, found[1], "module", deeper))
+                return
+            found = _module_attribute(program, module, dotted_name(target) or root.id)
+            if found is not None:  # `helpers.COUNT = 1` (an assignment), `helpers.STATS[k] = v` (its contents)
+                result.writes.append((node, found[1], "module", how if depth == 1 and how not in (
+                    "mutation", "setattr") else deeper))
 
     def targets(node: ast.AST, target: ast.AST, how: str) -> None:
         if isinstance(target, (ast.Tuple, ast.List)):
