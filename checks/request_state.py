@@ -18,7 +18,8 @@ from checks.code_claims import handlers_in
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout
 from scripts.model.blocking import ParsedModule
-from scripts.model.request_state import REQUEST_METHODS, Frame, Program, state_writes
+from scripts.model.program import Program
+from scripts.model.request_state import REQUEST_METHODS, Frame, state_writes
 
 ENTRY_MODULE = "agent_server.agent"
 # The scaffold's own modules (agent_server/ of this repository, copied into every app): their module state

@@ -14,7 +14,8 @@ from fnmatch import fnmatchcase
 
 from scripts.model.blocking import kind_of
 from scripts.model.names import dotted_name
-from scripts.model.request_state import SETUP_METHODS, ClassKey, Program, method_frames, walk
+from scripts.model.program import ClassKey, Program
+from scripts.model.request_state import SETUP_METHODS, method_frames, walk
 
 # Calls that read files or load models, matched (fnmatch) against the resolved and the written name.
 COST_PATTERNS: tuple[tuple[str, str], ...] = (

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from scripts.model.blocking import ParsedModule
 from scripts.model.names import dotted_name
+from scripts.model.program import ClassKey, Program, assigned_names
 
 # Methods that change the container they are called on (list, dict, set, deque) rather than read it.
 MUTATORS = {"append", "appendleft", "extend", "extendleft", "insert", "pop", "popleft", "popitem", "remove",
@@ -29,9 +30,6 @@ REQUEST_METHODS = ("predict", "predict_stream", "apredict", "apredict_stream")
 SETUP_METHODS = ("__init__", "load_context")
 # How far calls are followed: a bound for absurd code, not a limit real agents reach.
 MAX_FRAMES = 500
-
-ClassKey = tuple[str, str]  # (module, class name)
-
 
 @dataclass(frozen=True)
 class StateWrite:
@@ -48,94 +46,6 @@ class StateWrite:
         facts = {"path": self.path, "line": self.line, "attribute": self.attribute, "kind": self.kind,
                  "how": self.how, "function": self.function, "root": self.root}
         return facts if self.instance is None else {**facts, "instance": self.instance}
-
-
-class Program:
-    """The parsed modules of a model (or an app), indexed by what the request path can name."""
-
-    def __init__(self, modules: dict[str, ParsedModule]):
-        self.modules = modules
-        self.classes: dict[ClassKey, ast.ClassDef] = {}
-        self.module_names: dict[str, set[str]] = {}
-        for name, module in modules.items():
-            bound = set()
-            for node in module.tree.body:
-                if isinstance(node, ast.ClassDef):
-                    self.classes[(name, node.name)] = node
-                for target in _assigned_names(node):
-                    bound.add(target)
-            self.module_names[name] = bound
-
-    def resolve_class(self, module: ParsedModule, written: str) -> ClassKey | None:
-        if (module.name, written) in self.classes:
-            return module.name, written
-        target = module.aliases.get(written.split(".")[0])
-        if target is None:
-            return None
-        full = target + written[len(written.split(".")[0]):]
-        owner, _, name = full.rpartition(".")
-        return (owner, name) if (owner, name) in self.classes else None
-
-    def resolve_function(self, module: ParsedModule, written: str) -> tuple[str, ast.AST] | None:
-        """A module-level function of the program named `f` or `mod.f` (through imports)."""
-        if written in module.functions and "." not in written:
-            return module.name, module.functions[written]
-        head = written.split(".")[0]
-        target = module.aliases.get(head)
-        if target is None:
-            return None
-        owner, _, name = (target + written[len(head):]).rpartition(".")
-        if owner in self.modules and name in self.modules[owner].functions and "." not in name:
-            return owner, self.modules[owner].functions[name]
-        return None
-
-    def resolve_global(self, module: ParsedModule, written: str) -> tuple[str, str] | None:
-        """The module-level name `NAME` (or `mod.NAME`, or an imported name) refers to: (module, name)."""
-        head = written.split(".")[0]
-        if "." not in written and head in self.module_names.get(module.name, ()):
-            return module.name, head
-        target = module.aliases.get(head)
-        if target is None:
-            return None
-        owner, _, name = (target + written[len(head):]).rpartition(".")
-        if owner in self.modules and name in self.module_names.get(owner, ()):
-            return owner, name
-        return None
-
-    def mro(self, key: ClassKey, seen: frozenset = frozenset()) -> list[ClassKey]:
-        """The class and its bases that are in the program, in (approximately) Python's lookup order."""
-        order = [key]
-        module = self.modules[key[0]]
-        for base in self.classes[key].bases:
-            parent = self.resolve_class(module, dotted_name(base) or "")
-            if parent and parent not in seen and parent != key:
-                order += [item for item in self.mro(parent, seen | {key}) if item not in order]
-        return order
-
-    def method(self, mro: list[ClassKey], name: str, after: ClassKey | None = None) -> tuple[ClassKey, ast.AST] | None:
-        start = mro.index(after) + 1 if after in mro else 0
-        for key in mro[start:]:
-            for node in self.classes[key].body:
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-                    return key, node
-        return None
-
-    def instance_class(self, module: ParsedModule, name: str) -> ClassKey | None:
-        """The class of `name` when it holds an instance built from a class of the program: a module-level one
-        (`AGENT = Agent()`), or one a handler builds per request (`scripts.model.blocking.per_request_instances`)."""
-        written = module.instances.get(name)
-        return self.resolve_class(module, written) if written else None
-
-
-def _assigned_names(node: ast.AST) -> list[str]:
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-        node, (ast.AnnAssign, ast.AugAssign)) else []
-    names = []
-    for target in targets:
-        for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
-            if isinstance(element, ast.Name):
-                names.append(element.id)
-    return names
 
 
 @dataclass(frozen=True)
@@ -175,31 +85,38 @@ def _local_names(function: ast.AST) -> set[str]:
     return names
 
 
+def _local_aliases(program: Program, module: ParsedModule, frame: Frame) -> tuple[set[str], dict, dict]:
+    """Local names assigned once that stand for state: `agent = self` (another name of the agent), `tools =
+    self._tools` (its container: writes through it are writes to the agent), `agent = AGENT` (the module-level
+    instance)."""
+    self_names = set(frame.self_names)
+    assigned_count: dict[str, int] = {}
+    for node in ast.walk(frame.node):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            assigned_count[node.id] = assigned_count.get(node.id, 0) + 1
+    aliases: dict[str, str] = {}
+    shared_aliases: dict[str, str] = {}
+    for node in ast.walk(frame.node):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and assigned_count.get(node.targets[0].id) == 1):
+            continue
+        name, value = node.targets[0].id, node.value
+        if isinstance(value, ast.Name) and value.id in self_names:
+            self_names.add(name)
+        elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id in frame.self_names:
+            aliases[name] = value.attr
+        elif isinstance(value, ast.Name) and value.id in module.instances \
+                and value.id in program.module_names.get(module.name, ()):
+            shared_aliases[name] = value.id
+    return self_names, aliases, shared_aliases
+
+
 def scan(program: Program, frame: Frame) -> _Scan:
     module = program.modules[frame.module]
     function = frame.node
     declared_global = {name for node in ast.walk(function) if isinstance(node, ast.Global) for name in node.names}
     local = _local_names(function) - declared_global
-    self_names = set(frame.self_names)
-    # `agent = self` and `tools = self._tools` (assigned once): writes through them are writes to the agent.
-    assigned_count: dict[str, int] = {}
-    for node in ast.walk(function):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            assigned_count[node.id] = assigned_count.get(node.id, 0) + 1
-    aliases: dict[str, str] = {}
-    shared_aliases: dict[str, str] = {}  # `agent = AGENT`: the module-level instance under a local name
-    for node in ast.walk(function):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and assigned_count.get(node.targets[0].id) == 1:
-            value = node.value
-            if isinstance(value, ast.Name) and value.id in self_names:
-                self_names.add(node.targets[0].id)
-            elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) \
-                    and value.value.id in frame.self_names:
-                aliases[node.targets[0].id] = value.attr
-            elif isinstance(value, ast.Name) and value.id in module.instances \
-                    and value.id in program.module_names.get(module.name, ()):
-                shared_aliases[node.targets[0].id] = value.id
+    self_names, aliases, shared_aliases = _local_aliases(program, module, frame)
     result = _Scan()
 
     def record(node: ast.AST, target: ast.AST, how: str) -> None:
@@ -431,7 +348,7 @@ def _assigned_on_self(program: Program, mro: list[ClassKey]) -> set[str]:
 
 
 def _class_attribute(program: Program, mro: list[ClassKey], attribute: str) -> bool:
-    return any(attribute in _assigned_names(node) for key in mro for node in program.classes[key].body)
+    return any(attribute in assigned_names(node) for key in mro for node in program.classes[key].body)
 
 
 # ---------------------------------------------------------------------------------------------------- the model
