@@ -41,7 +41,8 @@ def request_state_findings(layout: MigrationLayout, modules: dict[str, ParsedMod
     writes = state_writes(program, [Frame(ENTRY_MODULE, handler, handler.name) for handler in handlers])
     app = layout.root.name
     findings = []
-    for write in [write for write in writes if write.path not in SCAFFOLD_MODULES]:
+    # Writes under a lock are shared on purpose (the code step warns with COD053); the rest must be private.
+    for write in [write for write in writes if write.path not in SCAFFOLD_MODULES and not write.guarded]:
         where = f"{app}/{write.path}:{write.line}"
         if write.instance and _is_agent(program, entry, write.instance):
             findings.append(Finding(

@@ -260,7 +260,8 @@ def request_state_findings(findings: Findings, state: dict) -> None:
     """ANA030/ANA031: state a request writes, which one shared instance in the app would mix between users."""
     by_kind: dict[str, list[dict]] = {}
     for write in state["request_writes"]:
-        by_kind.setdefault("instance" if write["kind"] == "instance" else "shared", []).append(write)
+        key = "guarded" if write.get("guarded") else "instance" if write["kind"] == "instance" else "shared"
+        by_kind.setdefault(key, []).append(write)
     for kind, writes in by_kind.items():
         lines = "; ".join(f"{write['path']}:{write['line']} {write['attribute']} ({write['how']}, in "
                           f"{write['function']})" for write in writes)
@@ -274,6 +275,11 @@ def request_state_findings(findings: Findings, state: dict) -> None:
                             f" (here it is not: {len(construction['costs'])} cost(s) in __init__/load_context, "
                             "so the code step will refuse with COD050)")
                          + "; better, keep per-request values in local variables")
+        elif kind == "guarded":
+            findings.add("ANA033", "info", writes[0]["path"],
+                         f"the request path writes state under a lock: {lines}; it is shared by every request on "
+                         "purpose", "make sure one user never reads what another wrote there (key it by user or "
+                         "conversation); `migrate code` keeps it shared and warns with COD053")
         else:
             findings.add("ANA031", "warning", writes[0]["path"],
                          f"the request path writes module globals or class attributes: {lines}; every request "

@@ -184,6 +184,13 @@ def request_state_findings(app_name: str, entry: EntryModule) -> list[Finding]:
             "keep per-request values in local variables (return them, pass them as arguments); a cache shared on "
             "purpose needs a lock and must hold nothing user-specific; then `migrate analyze` and "
             "`migrate code --force`"))
+    if state.guarded_writes:
+        findings.append(Finding(
+            "COD053", "warning", where,
+            f"state written per request under a lock ({per_request.lines_of(state.guarded_writes)}) is shared by "
+            "every request on purpose",
+            "make sure one user can never read what another wrote there: key it by user or conversation, and keep "
+            "credentials and user clients out of it"))
     return findings
 
 

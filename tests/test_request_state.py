@@ -286,3 +286,22 @@ def test_file_reads_model_loads_and_what_setup_calls_or_builds(tmp_path):
     """)
     assert found == {("joblib.load", "model-load"), ("open", "file"), ("Path.read_text", "file"),
                      ("module STARTED", "shared-write")}
+
+
+def test_writes_under_a_lock_are_marked_shared_on_purpose(tmp_path):
+    found, _ = facts(tmp_path, """
+        import threading
+
+        class A(ResponsesAgent):
+            def __init__(self):
+                self.memory = {}
+                self.memory_lock = threading.Lock()
+
+            def predict(self, request):
+                with self.memory_lock:
+                    self.memory[request.thread] = request
+                self.last = request
+                return None
+        mlflow.models.set_model(A())
+    """)
+    assert [(write["attribute"], write["guarded"]) for write in found] == [("memory", True), ("last", False)]

@@ -41,10 +41,11 @@ class StateWrite:
     function: str  # the method or function the write is in: `SalesAgent.predict_stream`, `record`
     root: str  # the request-path root that reaches it: `predict_stream`, `stream_handler`
     instance: str | None = None  # `AGENT` when written through a module-level instance's `self`
+    guarded: bool = False  # inside `with <a lock>:`: shared on purpose, and synchronized
 
     def facts(self) -> dict:
         facts = {"path": self.path, "line": self.line, "attribute": self.attribute, "kind": self.kind,
-                 "how": self.how, "function": self.function, "root": self.root}
+                 "how": self.how, "function": self.function, "root": self.root, "guarded": self.guarded}
         return facts if self.instance is None else {**facts, "instance": self.instance}
 
 
@@ -314,6 +315,7 @@ def state_writes(program: Program, roots: list[Frame]) -> list[StateWrite]:
     instance_attributes: dict[tuple, set[str]] = {}
     for root, frame, result in walk(program, roots):
         path = program.modules[frame.module].path
+        locked = _locked_nodes(frame.node)
         for node, attribute, kind, how in result.writes:
             instance = None
             if kind.startswith("module:"):  # a module-level instance's attribute: shared like a global
@@ -325,9 +327,20 @@ def state_writes(program: Program, roots: list[Frame]) -> list[StateWrite]:
                 if attribute not in assigned and _class_attribute(program, list(frame.mro), attribute):
                     attribute, kind = f"{frame.mro[0][1]}.{attribute}", "class"
             write = StateWrite(path, node.lineno, attribute, kind, how, frame.qualname,
-                               root.qualname.rsplit(".", 1)[-1], instance)
+                               root.qualname.rsplit(".", 1)[-1], instance, id(node) in locked)
             found.setdefault((path, node.lineno, attribute, kind), write)
     return sorted(found.values(), key=lambda write: (write.path, write.line, write.attribute))
+
+
+def _locked_nodes(function: ast.AST) -> set[int]:
+    """Nodes inside `with self.lock:` / `async with LOCK:` (any context named like a lock): the author shares
+    that state across requests on purpose and synchronizes it, as faq_agent's conversation memory does."""
+    locked: set[int] = set()
+    for node in ast.walk(function):
+        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                "lock" in (dotted_name(item.context_expr) or "").rsplit(".", 1)[-1].lower() for item in node.items):
+            locked |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return locked
 
 
 def _assigned_on_self(program: Program, mro: list[ClassKey]) -> set[str]:

@@ -28,21 +28,24 @@ class RequestStatePlan:
 
     instance_writes: list[dict] = field(default_factory=list)
     shared_writes: list[dict] = field(default_factory=list)  # module globals, class attributes
+    guarded_writes: list[dict] = field(default_factory=list)  # under a lock: shared on purpose (COD053)
     costs: list[dict] = field(default_factory=list)  # why building per request is not cheap
     decision: str = STATELESS
     factory: str | None = None  # the module function the handlers call for a fresh agent
 
     def facts(self) -> dict:
         return {"decision": self.decision, "factory": self.factory, "instance_writes": self.instance_writes,
-                "shared_writes": self.shared_writes, "construction_costs": self.costs}
+                "shared_writes": self.shared_writes, "guarded_writes": self.guarded_writes,
+                "construction_costs": self.costs}
 
 
 def plan_request_state(state: dict) -> RequestStatePlan:
     """From analyze's `state`: per request when the request path writes `self.*` and building is cheap."""
-    writes = state.get("request_writes", [])
+    writes = [write for write in state.get("request_writes", []) if not write.get("guarded")]
     construction = state.get("construction") or {"cheap": False, "costs": []}
     plan = RequestStatePlan([write for write in writes if write["kind"] == "instance"],
                             [write for write in writes if write["kind"] != "instance"],
+                            [write for write in state.get("request_writes", []) if write.get("guarded")],
                             list(construction["costs"]))
     if plan.instance_writes:
         plan.decision = PER_REQUEST if construction["cheap"] else REFUSED
