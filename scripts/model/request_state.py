@@ -112,79 +112,99 @@ def _local_aliases(program: Program, module: ParsedModule, frame: Frame) -> tupl
     return self_names, aliases, shared_aliases
 
 
+@dataclass
+class _Context:
+    """What one function's names mean: the agent under other names, containers of the agent, globals, locals."""
+
+    program: Program
+    module: ParsedModule
+    frame: Frame
+    self_names: set[str]
+    aliases: dict[str, str]
+    declared_global: set[str]
+    local: set[str]
+    result: _Scan
+
+
+def _record(context: _Context, node: ast.AST, target: ast.AST, how: str) -> None:
+    """The write `target` names, if it is state: the agent's, a class's or a module's."""
+    program, module, frame, result = context.program, context.module, context.frame, context.result
+    self_names, aliases = context.self_names, context.aliases
+    depth, root, first = 0, target, None
+    while isinstance(root, (ast.Attribute, ast.Subscript)):
+        first, root, depth = root, root.value, depth + 1
+    if how in ("mutation", "setattr"):
+        depth += 1  # the object the target names is itself changed
+    deeper = how if how in ("mutation", "setattr") else "item" if isinstance(target, ast.Subscript) else "mutation"
+    shown = how if depth <= 1 and how not in ("mutation", "setattr") else deeper  # `self.x = ...` vs `self.x[k] = ...`
+    if isinstance(root, ast.Call) and dotted_name(root.func) == "type" and root.args \
+            and isinstance(root.args[0], ast.Name) and root.args[0].id in self_names:
+        if isinstance(first, ast.Attribute) and frame.mro:  # type(self).count += 1: the class's own
+            result.writes.append((node, f"{frame.mro[0][1]}.{first.attr}", "class", shown))
+        return
+    if not isinstance(root, ast.Name):
+        return
+    if root.id in self_names and isinstance(first, ast.Attribute):
+        if first.attr == "__class__" and depth >= 2 and frame.mro:
+            result.writes.append((node, f"{frame.mro[0][1]}.{_attribute_after(target, first)}", "class", shown))
+        else:
+            result.writes.append((node, first.attr, frame.receiver, shown))
+    elif root.id in aliases and depth >= 1:  # the alias is the container: any depth changes its contents
+        result.writes.append((node, aliases[root.id], frame.receiver, deeper))
+    elif depth == 0 and root.id in context.declared_global:
+        result.writes.append((node, root.id, "module", shown))
+    elif depth >= 1 and root.id not in context.local:
+        klass = program.resolve_class(module, root.id)
+        if klass is not None:
+            result.writes.append((node, f"{klass[1]}.{_attribute_after(target, root)}", "class", shown))
+            return
+        found = program.resolve_global(module, root.id)
+        if found is not None:  # `CACHE[k] = v`: the global's contents
+            result.writes.append((node, found[1], "module", deeper))
+            return
+        found = _module_attribute(program, module, dotted_name(target) or root.id)
+        if found is not None:  # `helpers.COUNT = 1` (an assignment), `helpers.STATS[k] = v` (its contents)
+            result.writes.append((node, found[1], "module", how if depth == 1 and how not in (
+                "mutation", "setattr") else deeper))
+
+
+def _targets(context: _Context, node: ast.AST, target: ast.AST, how: str) -> None:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            _targets(context, node, element, how)
+    elif isinstance(target, ast.Starred):
+        _targets(context, node, target.value, how)
+    else:
+        _record(context, node, target, how)
+
+
 def scan(program: Program, frame: Frame) -> _Scan:
+    """The writes of one function's body (nested functions included) and the functions it hands the request to."""
     module = program.modules[frame.module]
     function = frame.node
     declared_global = {name for node in ast.walk(function) if isinstance(node, ast.Global) for name in node.names}
     local = _local_names(function) - declared_global
     self_names, aliases, shared_aliases = _local_aliases(program, module, frame)
     result = _Scan()
-
-    def record(node: ast.AST, target: ast.AST, how: str) -> None:
-        depth, root, first = 0, target, None
-        while isinstance(root, (ast.Attribute, ast.Subscript)):
-            first, root, depth = root, root.value, depth + 1
-        if how in ("mutation", "setattr"):
-            depth += 1  # the object the target names is itself changed
-        deeper = how if how in ("mutation", "setattr") else "item" if isinstance(target, ast.Subscript) else "mutation"
-        shown = how if depth <= 1 and how not in ("mutation", "setattr") else deeper  # `self.x = ...` vs `self.x[k] = ...`
-        if isinstance(root, ast.Call) and dotted_name(root.func) == "type" and root.args \
-                and isinstance(root.args[0], ast.Name) and root.args[0].id in self_names:
-            if isinstance(first, ast.Attribute) and frame.mro:  # type(self).count += 1: the class's own
-                result.writes.append((node, f"{frame.mro[0][1]}.{first.attr}", "class", shown))
-            return
-        if not isinstance(root, ast.Name):
-            return
-        if root.id in self_names and isinstance(first, ast.Attribute):
-            if first.attr == "__class__" and depth >= 2 and frame.mro:
-                result.writes.append((node, f"{frame.mro[0][1]}.{_attribute_after(target, first)}", "class", shown))
-            else:
-                result.writes.append((node, first.attr, frame.receiver, shown))
-        elif root.id in aliases and depth >= 1:  # the alias is the container: any depth changes its contents
-            result.writes.append((node, aliases[root.id], frame.receiver, deeper))
-        elif depth == 0 and root.id in declared_global:
-            result.writes.append((node, root.id, "module", shown))
-        elif depth >= 1 and root.id not in local:
-            klass = program.resolve_class(module, root.id)
-            if klass is not None:
-                result.writes.append((node, f"{klass[1]}.{_attribute_after(target, root)}", "class", shown))
-                return
-            found = program.resolve_global(module, root.id)
-            if found is not None:  # `CACHE[k] = v`: the global's contents
-                result.writes.append((node, found[1], "module", deeper))
-                return
-            found = _module_attribute(program, module, dotted_name(target) or root.id)
-            if found is not None:  # `helpers.COUNT = 1` (an assignment), `helpers.STATS[k] = v` (its contents)
-                result.writes.append((node, found[1], "module", how if depth == 1 and how not in (
-                    "mutation", "setattr") else deeper))
-
-    def targets(node: ast.AST, target: ast.AST, how: str) -> None:
-        if isinstance(target, (ast.Tuple, ast.List)):
-            for element in target.elts:
-                targets(node, element, how)
-        elif isinstance(target, ast.Starred):
-            targets(node, target.value, how)
-        else:
-            record(node, target, how)
-
+    context = _Context(program, module, frame, self_names, aliases, declared_global, local, result)
     for node in ast.walk(function):
         if isinstance(node, ast.Assign):
             for target in node.targets:
-                targets(node, target, "assign")
+                _targets(context, node, target, "assign")
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and (
                 isinstance(node, ast.AugAssign) or node.value is not None):
-            targets(node, node.target, "augmented" if isinstance(node, ast.AugAssign) else "assign")
+            _targets(context, node, node.target, "augmented" if isinstance(node, ast.AugAssign) else "assign")
         elif isinstance(node, (ast.For, ast.AsyncFor)):
-            targets(node, node.target, "assign")
+            _targets(context, node, node.target, "assign")
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if item.optional_vars is not None:
-                    targets(node, item.optional_vars, "assign")
+                    _targets(context, node, item.optional_vars, "assign")
         elif isinstance(node, ast.Delete):
             for target in node.targets:
-                targets(node, target, "delete")
+                _targets(context, node, target, "delete")
         elif isinstance(node, ast.Call):
-            _call(program, module, frame, node, self_names, record, result)
+            _call(program, module, frame, node, self_names, lambda *write: _record(context, *write), result)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             _reference(program, module, frame, node, self_names, result, shared_aliases)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
