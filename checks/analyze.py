@@ -20,7 +20,7 @@ from scripts.core.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
 from scripts.model.files import CODE_DIR
 from scripts.model.agent_source import read_agent_source
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, read_mlmodel
-from scripts.model.request_state import agent_state_facts
+from scripts.model.agent_state import agent_state_facts
 from scripts.model.requirements import read_requirements
 
 REQUIREMENTS = "requirements.txt"

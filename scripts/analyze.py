@@ -18,7 +18,7 @@ import yaml
 from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
-from scripts.model.request_state import agent_state_facts
+from scripts.model.agent_state import agent_state_facts
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from scripts.model.agent_source import read_agent_source
-from scripts.model.request_state import agent_state_facts
+from scripts.model.agent_state import agent_state_facts
 
 HEADER = "import mlflow\nfrom mlflow.pyfunc import ResponsesAgent\n"
 
