@@ -333,7 +333,9 @@ def state_writes(program: Program, roots: list[Frame]) -> list[StateWrite]:
     """The writes to instance, class and module state reached from `roots`, one per line and attribute."""
     found: dict[tuple, StateWrite] = {}
     instance_attributes: dict[tuple, set[str]] = {}
+    own_roots = {id(root.node): root for root in roots}
     for root, frame, result in walk(program, roots):
+        root = own_roots.get(id(frame.node), root)  # a write in predict_stream is predict_stream's, even via predict
         path = program.modules[frame.module].path
         locked = _locked_nodes(frame.node)
         for node, attribute, kind, how in result.writes:
