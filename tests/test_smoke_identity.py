@@ -216,6 +216,7 @@ def test_an_obo_agent_hand_broken_back_to_one_shared_instance_mixes_users_and_sm
     agent.write_text(text.replace("request_agent = new_request_agent()", "request_agent = AGENT"))
     completed, report = smoke(workdir, env)
     identity = report["payload"]["identity"]
+    assert "solo" in identity, (completed.stdout, completed.stderr, report["findings"])
     assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}  # alone: fine
     assert completed.returncode == 1
     assert "SMK031" in error_codes(report), report["findings"]
