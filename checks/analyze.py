@@ -18,7 +18,9 @@ from scripts.core.findings import Finding
 from scripts.core.schema_registry import validation_errors
 from scripts.core.layout import ORIGINAL_DIR, SOURCE_MANIFEST, MigrationLayout
 from scripts.model.files import CODE_DIR
+from scripts.model.agent_source import read_agent_source
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, read_mlmodel
+from scripts.model.agent_state import agent_state_facts
 from scripts.model.requirements import read_requirements
 
 REQUIREMENTS = "requirements.txt"
@@ -159,7 +161,41 @@ def compare_with_original(layout: MigrationLayout, payload: dict, report_path: s
         return [Finding("ANA102", "error", shown, str(error), RERUN)]
     findings += compare_side_files(payload, original, shown, report_path)
     findings += compare_files(payload, file_hashes(original), f"{ORIGINAL_DIR}/", report_path)
-    return findings + compare_agent_class(payload, original, report_path)
+    return findings + compare_agent_class(payload, original, report_path) + compare_request_state(
+        payload, original, report_path)
+
+
+def _write_keys(writes: list[dict]) -> list[str]:
+    return sorted(f"{write['path']}:{write['line']} {write['kind']} {write['attribute']} ({write['how']})"
+                  for write in writes)
+
+
+def compare_request_state(payload: dict, root: Path, report_path: str) -> list[Finding]:
+    """The request-path writes and construction costs the report records, found again in the files (ANA032):
+    the code step builds per request or refuses from these facts, so an edited report must not pass."""
+    state, entry = payload.get("state") or {}, payload.get("entry_file") or {}
+    if "request_writes" not in state or not entry.get("path") or not (root / entry["path"]).is_file():
+        return []
+    source = read_agent_source(root, entry["path"])
+    writes, construction = agent_state_facts(source.sources, payload.get("agent_class"))
+    if construction is None:
+        return []  # no such class in the files: ANA104 says so
+    findings = []
+    if _write_keys(state["request_writes"]) != _write_keys(writes):
+        findings.append(Finding("ANA032", "error", report_path,
+                                f"the report's request-path state writes do not match {ORIGINAL_DIR}/: reported "
+                                f"{_short(_write_keys(state['request_writes']))}, found {_short(_write_keys(writes))}",
+                                RERUN))
+    reported = state.get("construction")
+    if (reported or {}).get("cheap") != (construction or {}).get("cheap") or _cost_keys(reported) != _cost_keys(construction):
+        findings.append(Finding("ANA032", "error", report_path,
+                                f"the report's construction facts do not match {ORIGINAL_DIR}/: reported "
+                                f"{_short(reported)}, found {_short(construction)}", RERUN))
+    return findings
+
+
+def _cost_keys(construction: dict | None) -> list[str]:
+    return sorted(f"{cost['path']}:{cost['line']} {cost['call']}" for cost in (construction or {}).get("costs", []))
 
 
 def manifest_hashes(path: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ from checks import secrets
 from checks.code_claims import check_code_claims
 from scripts.core.findings import Finding
 from checks.probe_cache import cached_probe
+from checks.request_state import request_state_findings
 from checks.user_credentials import user_credential_findings
 from scripts import processes
 from scripts.core.layout import MigrationLayout
@@ -84,6 +85,7 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
     findings += secret_findings(app)
     findings += check_code_claims(layout)
     findings += user_credential_findings(app)  # user-identity: checks/user_credentials.py
+    findings += request_state_findings(layout, modules)  # request state: checks/request_state.py
     findings += [Finding("COD010", "error", f"{app.name}/{site.path}:{site.line}",
                          f"`{site.call}` blocks the event loop under an async handler ({site.kind}, in {site.function})",
                          site.fix)

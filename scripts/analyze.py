@@ -18,6 +18,7 @@ import yaml
 from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
+from scripts.model.agent_state import agent_state_facts
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
@@ -246,12 +247,45 @@ def model_findings(findings: Findings, payload: dict) -> None:
             findings.add("ANA016", "warning", edge["path"],
                          f"line {edge['line']}: the relative import {edge['module']!r} has no package to load from",
                          "make it an absolute import of the code/ module")
-    if payload["state"]["stateful"]:
+    request_state_findings(findings, payload["state"])
+    if payload["state"]["signals"] or any(resource["type"] == "lakebase" for resource in payload["resources"]):
         kinds = ", ".join(payload["state"]["kinds"]) or "lakebase resource"
         findings.add("ANA015", "info", payload["entry_file"]["path"] if payload["entry_file"] else MLMODEL,
                      f"the agent keeps conversation state ({kinds})",
                      "in the app, open checkpointer/store connection pools once (server lifespan or module "
                      "level), not per request; keep thread ids coming from the request's custom_inputs/context")
+
+
+def request_state_findings(findings: Findings, state: dict) -> None:
+    """ANA030/ANA031: state a request writes, which one shared instance in the app would mix between users."""
+    by_kind: dict[str, list[dict]] = {}
+    for write in state["request_writes"]:
+        key = "guarded" if write.get("guarded") else "instance" if write["kind"] == "instance" else "shared"
+        by_kind.setdefault(key, []).append(write)
+    for kind, writes in by_kind.items():
+        lines = "; ".join(f"{write['path']}:{write['line']} {write['attribute']} ({write['how']}, in "
+                          f"{write['function']})" for write in writes)
+        if kind == "instance":
+            construction = state["construction"] or {"cheap": False, "costs": []}
+            findings.add("ANA030", "warning", writes[0]["path"],
+                         f"the request path writes the agent's own attributes: {lines}; in the app one process "
+                         "serves many requests at once, so one shared instance would mix users' values",
+                         "`migrate code` builds the agent per request when building it is cheap"
+                         + (" (it is here)" if construction["cheap"] else
+                            f" (here it is not: {len(construction['costs'])} cost(s) in __init__/load_context, "
+                            "so the code step will refuse with COD050)")
+                         + "; better, keep per-request values in local variables")
+        elif kind == "guarded":
+            findings.add("ANA033", "info", writes[0]["path"],
+                         f"the request path writes state under a lock: {lines}; it is shared by every request on "
+                         "purpose", "make sure one user never reads what another wrote there (key it by user or "
+                         "conversation); `migrate code` keeps it shared and warns with COD053")
+        else:
+            findings.add("ANA031", "warning", writes[0]["path"],
+                         f"the request path writes module globals or class attributes: {lines}; every request "
+                         "of the app shares them",
+                         "keep per-request values in local variables (pass them as arguments); `migrate code` "
+                         "refuses these writes with COD051")
 
 
 # ---------------------------------------------------------------------------------------------------- the analysis
@@ -290,6 +324,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
     agent = source.agent_class if source else None
+    request_writes, construction = agent_state_facts(source.sources, agent) if source else ([], None)
     payload = {
         "model_dir": model_dir,
         "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),
@@ -305,7 +340,8 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
                              "class_name": call.class_name} for call in source.search.set_model]
         if source and source.search else [],
         "frameworks": source.frameworks() if source else [],
-        "state": {"stateful": bool(signals) or lakebase_resource, "kinds": kinds, "signals": signals},
+        "state": {"stateful": bool(signals) or lakebase_resource or bool(request_writes), "kinds": kinds,
+                  "signals": signals, "request_writes": request_writes, "construction": construction},
         "code": {
             "present": (root / "code").is_dir(),
             "modules": source.modules() if source else [],

@@ -11,6 +11,7 @@ earlier run are not overwritten without `--force`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import shutil
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
 from scripts.transform import agent_class, chat_agent, handlers
 from scripts.transform import user_credentials
+from scripts.transform import per_request
+from scripts.transform.original import read_analysis
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
@@ -68,6 +71,7 @@ class EntryModule:
     code: str
     agent: agent_class.AgentModule
     plan: handlers.HandlerPlan
+    request_state: per_request.RequestStatePlan
 
 
 def _pick(name: str, taken: set[str]) -> str:
@@ -79,7 +83,8 @@ def _pick(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
+def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
+                    state: per_request.RequestStatePlan) -> tuple[EntryModule, list]:
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
     source = read_python(original.entry, shown)
     try:
@@ -103,6 +108,8 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
         plan = handlers.HandlerPlan(mode, None, None, refuse=f"{location.class_name} is a {chat}: {CHAT_GUIDE}")
     else:
         try:
+            if state.instance_writes:  # request state: extracted, `self.x` would become one global for all
+                raise agent_class.NotExtractable(per_request.extraction_refused(state))
             agent = agent_class.extract(module, location, asynchronous=mode == "async")
         except agent_class.NotExtractable as reason:
             agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
@@ -113,7 +120,14 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
                                 plan.refuse)
-    text = agent.module.code.rstrip("\n") + "\n" + builder.handler_source(plan)
+    factory = request_agent_factory(state, agent, location, original)  # request state
+    if state.factory:
+        plan = dataclasses.replace(plan, predict=per_request.served_by_request_agent(plan.predict),
+                                   predict_stream=per_request.served_by_request_agent(plan.predict_stream))
+    handler_text = builder.handler_source(plan)
+    if state.factory:
+        handler_text = per_request.build_in_handlers(handler_text, state.factory)
+    text = agent.module.code.rstrip("\n") + "\n" + factory + handler_text
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
     for owner, name in needed:
@@ -121,7 +135,63 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
     module = add_imports(module, needed)
-    return EntryModule(module.code, agent, plan), rewrite
+    return EntryModule(module.code, agent, plan, state), rewrite
+
+
+# ---------------------------------------------------------------------------------------------------- request state
+# Owned by the request-state work (issue 10 §2): build the agent per request, or refuse; facts from analyze.
+
+
+def request_agent_factory(state: per_request.RequestStatePlan, agent: agent_class.AgentModule, location,
+                          original: OriginalModel) -> str:
+    """The factory's source when wrapper mode serves an agent whose request path writes `self.*` (else "")."""
+    if state.decision != per_request.PER_REQUEST:
+        return ""
+    if agent.mode != "wrapper" or agent.interface in CHAT_TASKS.values():
+        state.decision = per_request.REFUSED  # a ChatAgent/ChatModel is served through its own adapter
+        return ""
+    call = per_request.construction_call(location)
+    if call is None:
+        state.decision = per_request.REFUSED
+        state.costs.append({"path": original.entry.name, "line": 1, "call": location.class_name,
+                            "kind": "arguments", "function": "<module>",
+                            "text": "the module builds the agent with arguments that call functions"})
+        return ""
+    return per_request.factory_source(state, location.class_name, call, agent.taken_names,
+                                      original.artifact_keys, original.model_config is not None)
+
+
+def request_state_findings(app_name: str, entry: EntryModule) -> list[Finding]:
+    """COD050: `self.*` written per request on one shared instance; COD051: globals written per request."""
+    state, where = entry.request_state, f"{app_name}/{ENTRY_PATH}"
+    findings = []
+    if state.instance_writes and state.decision != per_request.PER_REQUEST:
+        costs = "; ".join(f"{cost['path']}:{cost['line']} {cost['call']} ({cost['kind']})" for cost in state.costs)
+        findings.append(Finding(
+            "COD050", "error", where,
+            f"{entry.agent.class_name}'s request path writes its own attributes ({per_request.lines_of(state.instance_writes)}) "
+            f"and one instance serves every request, so concurrent users see each other's values; building it per "
+            f"request is not cheap" + (f" ({costs})" if costs else ""),
+            "either keep per-request values in local variables (pass them as arguments) instead of on `self`, or "
+            "make construction cheap (no network, file or model loads in __init__/load_context: create those once at "
+            "module level) so the code step builds one agent per request; then `migrate analyze` and "
+            "`migrate code --force`"))
+    if state.shared_writes:
+        findings.append(Finding(
+            "COD051", "error", where,
+            f"the request path writes module globals or class attributes ({per_request.lines_of(state.shared_writes)}): "
+            f"every concurrent request of the app shares them",
+            "keep per-request values in local variables (return them, pass them as arguments); a cache shared on "
+            "purpose needs a lock and must hold nothing user-specific; then `migrate analyze` and "
+            "`migrate code --force`"))
+    if state.guarded_writes:
+        findings.append(Finding(
+            "COD053", "warning", where,
+            f"state written per request under a lock ({per_request.lines_of(state.guarded_writes)}) is shared by "
+            "every request on purpose",
+            "make sure one user can never read what another wrote there: key it by user or conversation, and keep "
+            "credentials and user clients out of it"))
+    return findings
 
 
 # Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
@@ -243,7 +313,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
                         layout=layout)
     original = read_original(layout)
     tree = plan_code_tree(original.root / "code")
-    entry, entry_rewrite = transform_entry(original, tree, mode)
+    request_state = per_request.plan_request_state(read_analysis(layout)["state"])  # request state
+    entry, entry_rewrite = transform_entry(original, tree, mode, request_state)
     files, sources, rewrites = planned_files(original, tree, entry.code)
     credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
@@ -300,8 +371,9 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     elif agent.mode == "wrapper":
         report.findings.append(Finding(
             "COD004", "warning", f"{app_name}/{ENTRY_PATH}",
-            f"wrapper mode: {agent.class_name} is kept and one module-level instance serves every request, "
-            f"because {agent.reasons[0]}",
+            f"wrapper mode: {agent.class_name} is kept and "
+            + ("each request builds its own instance" if entry.request_state.factory  # request state
+               else "one module-level instance serves every request") + f", because {agent.reasons[0]}",
             "nothing is required; to get module-level functions, remove what made extraction unsafe and "
             "run `migrate code --force` again, or edit agent_server/agent.py by hand"))
     for method in agent.params_kept:
@@ -339,6 +411,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
             f"{entry.plan.invoke_name}"))
     report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
+    report.findings += request_state_findings(app_name, entry)  # request state
     for site in [site for site in found_blocking if site.kind == "event-loop"]:
         report.findings.append(Finding(
             "COD022", "error", f"{app_name}/{site.path}:{site.line}",
@@ -361,6 +434,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         "served_methods": served_methods(entry.plan),
         "predict_calls_predict_stream": agent.predict_calls_stream,
         "state": agent.state,
+        "request_state": entry.request_state.facts(),
         "functions": agent.functions,
         "renamed_modules": tree.renamed,
         "import_rewrites": [{"path": path, "from": old, "to": new}

@@ -76,7 +76,8 @@ def test_responses_agent_whose_predict_calls_predict_stream(tmp_path):
     assert [entry["name"] for entry in payload["requirements"]] == ["mlflow", "openai"]
     assert payload["python_version"] == {"version": "3.11.7", "source": "python_env.yaml", "mlmodel": "3.11.7"}
     assert payload["input_example"]["present"] and payload["input_example"]["format"] == "responses"
-    assert payload["state"] == {"stateful": False, "kinds": [], "signals": []}
+    assert payload["state"] == {"stateful": False, "kinds": [], "signals": [], "request_writes": [],
+                                "construction": {"cheap": True, "costs": []}}
     assert findings == []
 
 

@@ -38,7 +38,7 @@ APP = "corpus-app"
 # Which path the transform takes on each corpus agent.
 EXPECTED = {
     "stream_agent": "extract",
-    "stateful_agent": "extract",
+    "stateful_agent": "wrapper",  # predict writes self.calls: built per request (cheap to build)
     "class_client": "extract",
     "yaml_config": "extract",
     "subpackage": "extract",

@@ -177,24 +177,70 @@ def test_a_stateless_obo_agent_acts_as_each_user_alone_and_with_8_at_once(tmp_pa
     assert len(texts) == 4  # four different inputs, four different answers, each matching the original's
 
 
+def sql_statements_per_user(concurrent: dict) -> list[int]:
+    """One request runs one SQL statement: how many ran with each concurrent user's token."""
+    return [sum(1 for call in concurrent["calls"] if call["kind"] == "sql" and call["principal"] == user)
+            for user in concurrent["users"]]
+
+
 @pytest.mark.e2e
-def test_an_obo_agent_writing_shared_state_per_request_mixes_users_and_smoke_catches_it(tmp_path, slow_workspace):
-    """obo_tools rebuilds its tool table (closing over the user's client) on `self` per request; migrated, one
-    module-level table serves everyone, so under 8 users most run their tools with another user's token.
-    LEAD: once the code step builds such agents per request (or refuses them), flip this test: expect
-    `migrate code` to build per request and smoke to pass, or `migrate code` to exit 1 naming the writes."""
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_obo_agent_writing_self_per_request_acts_as_each_user_alone_and_with_8_at_once(tmp_path, slow_workspace,
+                                                                                          mode):
+    """obo_tools rebuilds its tool table (closing over the user's client) on `self` per request. The code step
+    builds the agent per request (its construction is cheap), so each of 8 concurrent users runs only as itself."""
+    env = slow_workspace.environ()
+    workdir = migrate_fixture(tmp_path, "obo_tools", mode, env)
+    code = json.loads((workdir / APP / "migration" / "reports" / "code.json").read_text())["payload"]
+    assert code["request_state"]["decision"] == "per_request" and code["transform"] == "wrapper"
+    completed, report = smoke(workdir, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    identity = report["payload"]["identity"]
+    assert {call["kind"] for call in identity["solo"]["calls"]} == {"llm", "sql", "genie"}
+    assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}
+    concurrent = identity["concurrent"]
+    assert len(concurrent["users"]) == 8 and concurrent["statuses"] == [200] * 8
+    assert sql_statements_per_user(concurrent) == [1] * 8
+
+
+@pytest.mark.e2e
+def test_an_obo_agent_hand_broken_back_to_one_shared_instance_mixes_users_and_smoke_catches_it(tmp_path,
+                                                                                              slow_workspace):
+    """The proof that smoke can fail: the same app with its handlers put back on the one module-level instance
+    (what wrapper mode wrote before), so under 8 users most run their tools with another user's token."""
     env = slow_workspace.environ()
     workdir = migrate_fixture(tmp_path, "obo_tools", "sync", env)
+    agent = workdir / APP / "agent_server" / "agent.py"
+    text = agent.read_text()
+    assert "request_agent = new_request_agent()" in text
+    agent.write_text(text.replace("request_agent = new_request_agent()", "request_agent = AGENT"))
     completed, report = smoke(workdir, env)
     identity = report["payload"]["identity"]
+    assert "solo" in identity, (completed.stdout, completed.stderr, report["findings"])
     assert {call["principal"] for call in identity["solo"]["calls"]} == {identity["solo"]["user"]}  # alone: fine
     assert completed.returncode == 1
     assert "SMK031" in error_codes(report), report["findings"]
-    # The mixing itself: one request runs one SQL statement, yet some user's token ran several (others' tools).
-    concurrent = identity["concurrent"]
-    statements = [sum(1 for call in concurrent["calls"] if call["kind"] == "sql" and call["principal"] == user)
-                  for user in concurrent["users"]]
+    statements = sql_statements_per_user(identity["concurrent"])
     assert sum(statements) == 8 and max(statements) > 1, statements
+
+
+@pytest.mark.e2e
+def test_an_obo_agent_expensive_to_build_is_refused_and_the_check_fails(tmp_path, standin_workspace, migrate):
+    """obo_tools_expensive reads an artifact in load_context: neither one shared instance nor one per request is
+    right, so the code step exits 1 with COD050 naming the write and the costs, and `migrate check` is FAIL."""
+    env = standin_workspace.environ()
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "obo_tools_expensive", workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    for argv in (["analyze"], ["scaffold", "--app-name", APP]):
+        assert migrate(*argv, "--workdir", str(workdir), env=env).returncode == 0
+    refused = migrate("code", "--mode", "sync", "--workdir", str(workdir), env=env)
+    assert refused.returncode == 1 and "[COD050]" in refused.stdout + refused.stderr
+    code = json.loads((workdir / APP / "migration" / "reports" / "code.json").read_text())
+    assert code["status"] == "error" and code["payload"]["request_state"]["decision"] == "refused"
+    assert any(finding["code"] == "COD050" and "_tools_dict" in finding["message"] for finding in code["findings"])
+    check = migrate("check", "code", "--workdir", str(workdir), env=env)
+    assert check.returncode == 1 and "COD050" in check.stdout and "verdict: FAIL" in check.stdout, check.stdout
 
 
 @pytest.mark.e2e

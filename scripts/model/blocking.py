@@ -67,10 +67,33 @@ def parsed_module(tree: ast.Module, name: str, path: str, is_package: bool = Fal
         elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
               and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)):
             instances[node.targets[0].id] = node.value.func.id
+    instances.update(per_request_instances(tree, functions, instances))
     uses_langchain = any(target.split(".")[0] in LANGCHAIN_MODULES for target in aliases.values())
     module = ParsedModule(name, path, tree, aliases, functions, instances, uses_langchain)
     module.http_clients = http_client_names(module, nodes)
     return module
+
+
+def per_request_instances(tree: ast.Module, functions: dict[str, ast.AST], instances: dict[str, str]) -> dict[str, str]:
+    """Agents built per request (`request_agent = new_request_agent()` in a handler, where the factory returns
+    `Class()`; scripts/transform/per_request.py): their method calls are followed like a module instance's."""
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    made: dict[str, str] = {}
+    for name, function in functions.items():
+        built = {target.id: node.value.func.id for node in ast.walk(function) if isinstance(node, ast.Assign)
+                 and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                 and node.value.func.id in classes for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Name) and node.value.id in built:
+                made[name] = built[node.value.id]
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name) \
+                and node.value.func.id in made:
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id not in instances:
+                    found[target.id] = made[node.value.func.id]
+    return found
 
 
 def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[str, ParsedModule]:
