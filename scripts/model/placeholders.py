@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][\w.]*\s*\}\}|\$\{[A-Za-z_][\w.]*\}|\{[A-Za-z_]\w*\}|<[A-Z][A-Z0-9_]*>")
 NAME_LIKE = re.compile(r"^[^\s]+$")
+# Databricks bundle substitutions are filled in by `databricks bundle deploy`: not placeholders left over.
+BUNDLE_SUBSTITUTION = re.compile(r"^\$\{(var|bundle|workspace|resources)\.")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ def placeholders_in(value: object) -> tuple[str, ...]:
     """The placeholders in a name-like string, else ()."""
     if not isinstance(value, str) or not NAME_LIKE.match(value):
         return ()
-    return tuple(match.group(0) for match in PLACEHOLDER.finditer(value))
+    return tuple(match.group(0) for match in PLACEHOLDER.finditer(value)
+                 if not BUNDLE_SUBSTITUTION.match(match.group(0)))
 
 
 def _walk(value: object, where: str) -> Iterator[tuple[str, str]]:

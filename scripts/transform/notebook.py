@@ -35,15 +35,18 @@ def _cells(lines: list[str]) -> list[tuple[int, list[str]]]:
     return cells
 
 
-def _drop_magic_cells(lines: list[str]) -> tuple[list[str], list[tuple[int, str]]]:
-    """The lines without the header, magic cells and cells left empty; (line, first line) of each magic cell."""
+def _drop_magic_cells(lines: list[str], removed: set[int]) -> tuple[list[str], list[tuple[int, str]]]:
+    """The lines without the header, magic cells and cells left empty (or holding only the comments of a removed
+    test cell); (line, first line) of each magic cell."""
     kept: list[list[str]] = []
     dropped = []
     for start, cell in _cells(lines):
         body = [(offset, text) for offset, text in enumerate(cell) if text.strip()]
+        emptied = removed & set(range(start, start + len(cell))) and all(text.lstrip().startswith("#")
+                                                                         for _, text in body)
         if body and all(text.lstrip().startswith(MAGIC_PREFIX) for _, text in body):
             dropped.append((start + body[0][0], body[0][1].strip()))
-        elif body:
+        elif body and not emptied:
             kept.append(cell[body[0][0]:body[-1][0] + 1])
     result: list[str] = []
     for cell in kept:
@@ -66,11 +69,12 @@ def clean_module(source: str, shown: str) -> tuple[str, list[PatternSite]]:
         lines[first - 1:last] = [""] * (last - first + 1)
         sites.append(PatternSite(
             "COD066", "warning", None,
-            f"line {first} of {shown} called `{call}(...)` at module level (a test cell): removed, since it would "
-            f"call the agent at every start of the app",
+            f"`{call}(...)` ran at module level (a test cell, line {first} of the model's file): removed from {shown}, "
+            f"since it would call the agent at every start of the app",
             "nothing to do; to keep an example request, put it in a test or in the input example"))
     if is_notebook(source):
-        lines, dropped = _drop_magic_cells(lines)
+        gone = {number for first, last, _ in removed for number in range(first, last + 1)}
+        lines, dropped = _drop_magic_cells(lines, gone)
         if dropped:
             sites.insert(0, PatternSite(
                 "COD064", "info", None,
