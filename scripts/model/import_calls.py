@@ -84,3 +84,18 @@ def import_time_calls(module: ParsedModule) -> list[ImportCall]:
             seen.add((call.line, call.call))
             calls.append(call)
     return calls
+
+
+def model_import_calls(sources) -> list[dict]:
+    """analyze.json's `import_time_calls`: each call at import in the model's files (SourceFile objects)."""
+    from scripts.model.blocking import parsed_module
+
+    sites = []
+    for source in sources:
+        if source.tree is None:
+            continue
+        module = parsed_module(source.tree, source.module or "__main__", source.path, is_package=source.is_package,
+                               nodes=source.nodes)
+        sites += [source.site(ast.Constant(lineno=call.line), call=call.call, reaches=call.reaches)
+                  for call in import_time_calls(module)]
+    return sites
