@@ -102,7 +102,7 @@ def notebook_findings(where: str, module: ParsedModule) -> list[Finding]:
                          f"`{call}(...)` runs at module level (a notebook's test cell?): it calls the agent at every "
                          f"start of the app, before the first request",
                          "delete the statement; keep example requests in tests or the input example")
-                 for first, _, call in module_level_agent_calls(module.tree)]
+                 for first, _, call in module_level_agent_calls(module.tree, any_predict=True)]
     return findings
 
 
@@ -155,11 +155,11 @@ def _original_names(app: Path) -> dict[str, str]:
 
 
 def _resolves(app: Path, module: str) -> bool:
-    """Whether `agent_server.x.y` (or its prefix, for `module.attribute`) is a module file or folder of the app."""
+    """Whether `agent_server.x.y` (or `agent_server.x` with attribute `y`) is a module file or folder of the app."""
     parts = module.split(".")
-    for end in range(len(parts), 1, -1):
+    for end in (len(parts), len(parts) - 1):  # the module itself, or a module and one of its attributes
         target = app.joinpath(*parts[:end])
-        if target.with_suffix(".py").is_file() or target.is_dir():
+        if end > 1 and (target.with_suffix(".py").is_file() or target.is_dir()):
             return True
     return False
 

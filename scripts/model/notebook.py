@@ -62,9 +62,13 @@ def agent_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def calls_agent(node: ast.AST, agents: set[str]) -> str | None:
-    """`AGENT.predict` when `node` contains a call of one of the agent's serving methods."""
+def calls_agent(node: ast.AST, agents: set[str], functions: bool = False) -> str | None:
+    """`AGENT.predict` when `node` contains a call of one of the agent's serving methods (with `functions`, also
+    of a module-level `predict`/`predict_stream`: the extracted agent of an app)."""
     for inner in ast.walk(node):
+        if (functions and isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+                and inner.func.id in ("predict", "predict_stream")):
+            return inner.func.id
         if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
                 and inner.func.attr in AGENT_METHODS and isinstance(inner.func.value, ast.Name)
                 and inner.func.value.id in agents):
@@ -72,13 +76,18 @@ def calls_agent(node: ast.AST, agents: set[str]) -> str | None:
     return None
 
 
-def module_level_agent_calls(tree: ast.Module) -> list[tuple[int, int, str]]:
-    """(first line, last line, call) of each module-level statement that calls the agent (a test cell)."""
+def module_level_agent_calls(tree: ast.Module, any_predict: bool = False) -> list[tuple[int, int, str]]:
+    """(first line, last line, call) of each module-level statement that calls the agent (a test cell). With
+    `any_predict`, a `predict`/`predict_stream` call on any name counts (in an app, the class may be gone)."""
     agents = agent_names(tree)
+    if any_predict:
+        agents |= {node.func.value.id for node in ast.walk(tree)
+                   if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                   and node.func.attr in ("predict", "predict_stream") and isinstance(node.func.value, ast.Name)}
     found = []
     for statement in tree.body:
         if isinstance(statement, (ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
-            call = calls_agent(statement, agents)
+            call = calls_agent(statement, agents, functions=any_predict)
             if call:
                 found.append((statement.lineno, statement.end_lineno or statement.lineno, call))
     return found

@@ -94,8 +94,7 @@ def name_sites(top_level: dict[str, str], requirements: list[dict] | None) -> li
         if entry is not None:
             sites.append(PatternSite(
                 "COD070", "warning", None,
-                f"code/{name} is also the requirement `{entry['name']}{entry['specifier']}` (requirements.txt line "
-                f"{entry['line']}): the app uses the copy from code/ only, as Model Serving did (code_paths come "
+                f"code/{name} is also the requirement `{entry['line']}` of the model's requirements.txt: the app uses the copy from code/ only, as Model Serving did (code_paths come "
                 f"first on sys.path), and never loads the installed one",
                 f"keep one: delete `{entry['name']}` from the app's dependencies (pyproject.toml) if the copy is "
                 f"the code you serve, or delete agent_server/{top_level[name]}/ and import the installed package"))
