@@ -20,6 +20,8 @@ from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
 from scripts.model.agent_state import agent_state_facts
 from scripts.model.files import packages_of
+from scripts.model.import_calls import COST, LAZY, model_import_calls  # patterns (issue 11)
+from scripts.model.placeholders import mlmodel_placeholders  # patterns (issue 11)
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
 from scripts.model.requirements import parse_requirements, read_requirements
@@ -288,6 +290,24 @@ def request_state_findings(findings: Findings, state: dict) -> None:
                          "refuses these writes with COD051")
 
 
+# ---------------------------------------------------------------------------------------------------- patterns (issue 11)
+
+
+def pattern_findings(findings: Findings, payload: dict, mlmodel: dict) -> None:
+    """Calls at import (ANA040) and names with unfilled placeholders (ANA041)."""
+    for site in payload["import_time_calls"]:
+        findings.add("ANA040", "warning", site["path"],
+                     f"line {site['line']}: `{site['call']}(...)` runs at import and reaches {site['reaches']}; "
+                     f"in the app {COST}", LAZY)
+    found = mlmodel_placeholders(mlmodel)
+    if found:
+        findings.add("ANA041", "warning", MLMODEL,
+                     "names with a placeholder that was never filled in: "
+                     + ", ".join(f"{item.value!r} ({item.where})" for item in found[:6]),
+                     "find the real names (the deploy script that filled them for Model Serving) and use them in "
+                     "databricks.yml after `migrate resources` and in the app's config")
+
+
 # ---------------------------------------------------------------------------------------------------- the analysis
 
 
@@ -358,11 +378,13 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
         "python_version": python_version_facts(root, mlmodel),
         "input_example": input_example_facts(root, mlmodel),
         "blocking_calls": source.blocking_calls() if source else [],
+        "import_time_calls": model_import_calls(source.sources) if source else [],  # patterns (issue 11)
         "source_files": [item.facts() for item in source.sources] if source else [],
     }
     findings = Findings(model_dir)
     source_findings(findings, facts, source)
     model_findings(findings, payload)
+    pattern_findings(findings, payload, mlmodel)  # patterns (issue 11)
     return payload, findings.items
 
 

@@ -32,8 +32,9 @@ from scripts.transform.original import read_analysis
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
+from scripts.transform import patterns
 from scripts.transform.modules import (APP_PACKAGE, ARTIFACTS_DIR, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree,
-                                       plan_code_tree, rewrite_module)
+                                       ModelFiles, plan_code_tree, rewrite_module)
 
 STEP = "code"
 MODES = ("sync", "async")
@@ -88,7 +89,8 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
     source = read_python(original.entry, shown)
     try:
-        rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
+        rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None,
+                                 ModelFiles(original.root, tree))  # patterns: issue 11
     except cst.ParserSyntaxError as error:
         raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
@@ -232,7 +234,8 @@ def planned_files(original: OriginalModel, tree: CodeTree, entry_code: str) -> t
         if target.endswith(".py"):
             text = read_python(original.root / source, f"{ORIGINAL_DIR}/{source}")
             try:
-                rewrite = rewrite_module(text, tree, original.artifact_keys, target, original.model_config is not None)
+                rewrite = rewrite_module(text, tree, original.artifact_keys, target, original.model_config is not None,
+                                         ModelFiles(original.root, tree))  # patterns: issue 11
             except cst.ParserSyntaxError as error:
                 raise syntax_error(error, f"{ORIGINAL_DIR}/{source}") from error
             rewrites.append((target, rewrite))
@@ -317,6 +320,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     entry, entry_rewrite = transform_entry(original, tree, mode, request_state)
     files, sources, rewrites = planned_files(original, tree, entry.code)
     credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
+    name_sites = patterns.add_original_names(files, sources, tree, ENTRY_PATH, original.root)  # patterns: issue 11
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if entry.agent.mode == chat_agent.MODE:
@@ -412,6 +416,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             f"{entry.plan.invoke_name}"))
     report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
     report.findings += request_state_findings(app_name, entry)  # request state
+    report.findings += patterns.findings(app_name, rewrites, name_sites)  # patterns: issue 11
     for site in [site for site in found_blocking if site.kind == "event-loop"]:
         report.findings.append(Finding(
             "COD022", "error", f"{app_name}/{site.path}:{site.line}",

@@ -167,7 +167,10 @@ def test_openai_tool_loop_with_a_class_level_client(tmp_path):
     assert ("self.client.chat.completions.create", "llm-call", "ToolLoopAgent.predict") in blocking
     assert ("subprocess.run", "process", "ToolLoopAgent.predict") in blocking
     assert not any(call["in_async"] for call in payload["blocking_calls"])
-    assert findings == []
+    # The class-level client asks the workspace while the module is imported (issue 11, pattern 4).
+    assert [(call["line"], call["call"]) for call in payload["import_time_calls"]] == \
+        [(20, "WorkspaceClient.serving_endpoints.get_open_ai_client")]
+    assert [(finding.code, finding.severity) for finding in findings] == [("ANA040", "warning")]
 
 
 def test_code_subpackage_with_relative_imports_and_a_base_class_in_code(tmp_path):

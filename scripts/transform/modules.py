@@ -25,7 +25,7 @@ ARTIFACTS_DIR = "artifacts"
 MODEL_CONFIG_FILE = "model_config.yml"
 # Names in agent_server/ that the scaffold and this step own; a code/ module with one of them is renamed.
 RESERVED_NAMES = frozenset({"agent", "start_server", "sync_bridge", "chat_agent_adapter", "__init__", ARTIFACTS_DIR,
-                            "__pycache__", MODEL_CONFIG_FILE})
+                            "__pycache__", MODEL_CONFIG_FILE, "original_names"})
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:
@@ -290,14 +290,40 @@ class ModuleRewrite:
     imports: list[tuple[str, str]]
     artifacts: list[ArtifactSite]
     model_config: list[ModelConfigSite] = field(default_factory=list)
+    patterns: list = field(default_factory=list)  # PatternSite: container paths, working-directory files, notebooks
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The downloaded model's files, so paths its code reads can be mapped to the app's copies."""
+
+    root: Path
+    tree: CodeTree
+
+    def resolve(self, model_path: str) -> str | None:
+        """`artifacts/x.yaml` or `code/pkg/p.md` → where the app has it under agent_server/, or None."""
+        from scripts.transform.container_paths import app_target
+
+        root = self.root.resolve()
+
+        def exists(relative: str) -> bool:
+            path = (root / relative).resolve()
+            return path.is_relative_to(root) and path.exists()
+
+        return app_target(model_path, self.tree.files, self.tree.top_level, exists)
 
 
 def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], app_path: str,
-                   model_config: bool = False) -> ModuleRewrite:
+                   model_config: bool = False, model: ModelFiles | None = None) -> ModuleRewrite:
     """Imports and artifact paths of one copied module, rewritten for its place in the app; with `model_config`
-    (the model was logged with one), its ModelConfig calls too."""
+    (the model was logged with one), its ModelConfig calls too; with `model`, the patterns of code written for
+    Model Serving or a notebook (scripts/transform/patterns.py)."""
     from scripts.transform.added_imports import add_imports
+    from scripts.transform import patterns
 
+    pattern_sites = []
+    if model is not None:
+        source, pattern_sites = patterns.clean_source(source, app_path)
     module = cst.parse_module(source)
     importer = LocalImportRewriter(tree)
     # Each pass below walks the whole module (the position passes copy it first): on a 2 MB agent file that
@@ -311,6 +337,11 @@ def rewrite_module(source: str, tree: CodeTree, artifact_keys: dict[str, str], a
     configs = ModelConfigRewriter(package_depth(app_path), path_name)
     if model_config and "ModelConfig" in source:
         module = cst.metadata.MetadataWrapper(module).visit(configs)
-    if any(site.target for site in artifacts.sites) or configs.sites:
+    rewrote_paths = False
+    if model is not None:
+        module, sites = patterns.rewrite_paths(module, source, model, package_depth(app_path), path_name)
+        pattern_sites += sites
+        rewrote_paths = any(site.code in patterns.PATH_REWRITES for site in sites)
+    if any(site.target for site in artifacts.sites) or configs.sites or rewrote_paths:
         module = add_imports(module, [path_import])
-    return ModuleRewrite(module.code, importer.rewritten, artifacts.sites, configs.sites)
+    return ModuleRewrite(module.code, importer.rewritten, artifacts.sites, configs.sites, pattern_sites)
