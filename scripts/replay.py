@@ -113,7 +113,8 @@ def set_findings(replay: replay_set.ReplaySet, args: argparse.Namespace, where: 
         kinds = sorted({request.format for request in older})
         findings.append(Finding("RPL010", "info", where,
                                 f"{len(older)} logged request(s) in older formats ({', '.join(kinds)}) were "
-                                "translated to Responses requests for the app; the original got them as logged",
+                                "translated to Responses requests for the app; the original got them as Model Serving "
+                                "hands them to the agent",
                                 "nothing to do; clients that still send these formats must move to Responses "
                                 "`input` when they call the app"))
     return findings
