@@ -76,6 +76,22 @@ def sets_inside_app(layout: MigrationLayout) -> list[Finding]:
                     "the app") for path in found]
 
 
+def set_not_ignored(layout: MigrationLayout, recorded: str) -> list[Finding]:
+    """The set the report names, when it is here (a reviewer with only the app folder has none), must sit
+    under a `.gitignore` that ignores everything."""
+    path = layout.workdir / recorded
+    ignore = path.parent.parent / ".gitignore"
+    if not path.is_file():
+        return []
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
+    if "*" in (line.strip() for line in lines):
+        return []
+    return [Finding("RPL019", "warning", layout.relative(path),
+                    "the replay set is not git-ignored: a repository rooted at the working directory would commit "
+                    "the logged requests", "run `migrate replay` again (it writes .replay/.gitignore), or delete "
+                    "the set when the review is done")]
+
+
 def check_replay(layout: MigrationLayout) -> list[Finding]:
     report = json.loads(layout.report_path(STEP).read_text(encoding="utf-8"))
     payload = report["payload"]
@@ -84,4 +100,5 @@ def check_replay(layout: MigrationLayout) -> list[Finding]:
     findings += unreported_failures(layout, report)
     findings += changed_files(layout, payload.get("agent_files") or {})
     findings += sets_inside_app(layout)
+    findings += set_not_ignored(layout, payload["set"]["path"])
     return findings

@@ -25,6 +25,7 @@ from scripts.smoke_request import responses_request_from_chat
 
 REPLAY_DIR = ".replay"
 SET_FILE = "replay-set.jsonl"
+IGNORE_ALL = "# logged requests can hold personal data: never committed (migrate replay)\n*\n"
 RESPONSES = "responses"
 # Keys a logged response carries that the agent did not produce (the trace, the request id).
 SERVING_KEYS = ("databricks_output",)
@@ -143,9 +144,13 @@ def build_set(rows: list[dict], limit: int, keep_responses: bool, where: str) ->
 
 
 def write_set(layout: MigrationLayout, replay: ReplaySet) -> tuple[Path, str]:
-    """Store the set (owner-only: it can hold personal data) outside the app; its path and sha256."""
+    """Store the set (owner-only: it can hold personal data) outside the app; its path and sha256.
+
+    `.replay/.gitignore` ignores everything under it, so even a repository rooted at the working directory
+    (rather than at the app) never commits a set."""
     path = set_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
+    (layout.workdir / REPLAY_DIR / ".gitignore").write_text(IGNORE_ALL, encoding="utf-8")
     text = "".join(json.dumps(asdict(request), sort_keys=True) + "\n" for request in replay.requests)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:

@@ -87,6 +87,7 @@ def test_the_demo_traffic_becomes_a_set_of_distinct_successful_requests_kept_pri
     path = layout.workdir / source["set"]["path"]
     assert path.is_file() and layout.root not in path.parents
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "*" in (layout.workdir / ".replay" / ".gitignore").read_text().splitlines()
     assert all(request.response is None for request in logged.requests)  # responses only with --keep-responses
 
 
@@ -231,3 +232,14 @@ def test_migrate_check_reports_replay_not_run_as_info_and_a_lost_step_still_fail
     assert [(finding["code"], finding["severity"]) for finding in replay_findings] == [("CHK010", "info")]
     asked = json.loads(migrate("check", "replay", "--workdir", str(workdir), "--json").stdout)
     assert [finding["code"] for finding in asked["findings"]] == ["CHK004"]
+
+
+def test_a_replay_set_that_git_would_not_ignore_is_a_warning(tmp_path):
+    layout = app_layout(tmp_path)
+    replay_report(layout)
+    recorded = layout.workdir / ".replay" / "replay-app" / replay_set.SET_FILE
+    recorded.parent.mkdir(parents=True)
+    recorded.write_text("{}\n")
+    assert [(finding.code, finding.severity) for finding in check_replay(layout)] == [("RPL019", "warning")]
+    (layout.workdir / ".replay" / ".gitignore").write_text(replay_set.IGNORE_ALL)
+    assert check_replay(layout) == []
