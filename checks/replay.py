@@ -21,7 +21,7 @@ from scripts.core.layout import MigrationLayout
 STEP = "replay"
 SET_FILE = "replay-set.jsonl"  # scripts/replay_set.py names the set so
 AGENT_PACKAGE = "agent_server"
-OUTCOMES = ("agreed", "differed", "failed")
+OUTCOMES = ("agreed", "differed", "failed", "uncompared")
 FIX = "run `migrate replay` again; a report must not be edited by hand"
 
 
@@ -58,7 +58,7 @@ def count_problems(payload: dict) -> list[str]:
 
 def unreported_failures(layout: MigrationLayout, report: dict) -> list[Finding]:
     """A request that differed or failed while the report carries no error: its findings were edited away."""
-    bad = [record["id"] for record in report["payload"]["requests"] if record["status"] != "agreed"]
+    bad = [record["id"] for record in report["payload"]["requests"] if record["status"] in ("differed", "failed")]
     errors = [finding for finding in report["findings"] if finding["severity"] == "error"]
     if bad and not errors:
         return [Finding("RPL021", "error", layout.relative(layout.report_path(STEP)),

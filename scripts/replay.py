@@ -168,6 +168,12 @@ def record_findings(records: list[dict], mode: str, where: str) -> list[Finding]
                                     f"answered: {record['error']}",
                                     "reproduce it with `migrate smoke --input FILE` (the request is in the replay "
                                     "set) and read the server log; fix agent_server/ and run `migrate replay` again"))
+        elif record["status"] == replay_compare.UNCOMPARED and record["original_error"]:
+            findings.append(Finding("RPL017", "warning", at, f"the original model raised on this logged request "
+                                    f"here ({record['original_error']}), so the app's answer was compared with "
+                                    "nothing", "run the request through the original by hand to see why (its "
+                                    "environment, or a workspace resource it needs); keep responses with "
+                                    "--keep-responses to compare with what the endpoint answered"))
         elif record["status"] == replay_compare.DIFFERED:
             difference = record["difference"]
             against = ("the logged response (structure" if record["part"] == "logged"
@@ -239,7 +245,7 @@ def run(args: argparse.Namespace) -> StepReport:
     latency = totals["latency_seconds"]
     print(f"replayed {totals['replayed']} logged request(s) ({totals['older_formats']} in older formats, "
           f"{report.payload['comparison']} comparison): {totals['agreed']} agreed, {totals['differed']} differed, "
-          f"{totals['failed']} failed")
+          f"{totals['failed']} failed, {totals['uncompared']} not compared")
     print(f"  latency p50/p95: app {latency['app_p50']}/{latency['app_p95']} s, original "
           f"{latency['original_p50']}/{latency['original_p95']} s")
     print(f"  replay set (keep it private): {report.payload['set']['path']}")

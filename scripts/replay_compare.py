@@ -15,6 +15,9 @@ from checks.smoke import original_as_responses
 from scripts import responses_stream as rs
 
 AGREED, DIFFERED, FAILED = "agreed", "differed", "failed"
+# The app answered, but nothing was there to compare with (--parity off and no logged response kept, or the
+# original raised on this request here): not counted as agreement.
+UNCOMPARED = "uncompared"
 
 
 def app_failure(invoke: dict, stream: dict) -> str | None:
@@ -87,6 +90,8 @@ def judged(request, invoke: dict, stream: dict, original: dict | None, mode: str
         record["compared_with"].append("logged")
     if difference:
         record.update(status=DIFFERED, part="logged", difference=difference)
+    elif not record["compared_with"]:
+        record["status"] = UNCOMPARED
     return record
 
 
@@ -107,6 +112,7 @@ def totals(records: list[dict]) -> dict:
         AGREED: sum(record["status"] == AGREED for record in records),
         DIFFERED: sum(record["status"] == DIFFERED for record in records),
         FAILED: sum(record["status"] == FAILED for record in records),
+        UNCOMPARED: sum(record["status"] == UNCOMPARED for record in records),
         "older_formats": sum(record["format"] != "responses" for record in records),
         "latency_seconds": {"app_p50": percentile(app, 0.5), "app_p95": percentile(app, 0.95),
                             "original_p50": percentile(original, 0.5), "original_p95": percentile(original, 0.95)},

@@ -169,6 +169,7 @@ def test_an_endpoint_the_download_did_not_name_must_be_given(tmp_path):
 
 def replay_report(layout: MigrationLayout, statuses=("agreed", "agreed"), findings=()) -> dict:
     from checks.smoke import agent_file_hashes
+    from scripts.replay_compare import totals
 
     requests = [{"id": f"r{index}", "format": "responses", "status": status, "part": None if status == "agreed"
                  else "invoke", "difference": None if status == "agreed" else {"path": "$", "expected": "a",
@@ -185,8 +186,8 @@ def replay_report(layout: MigrationLayout, statuses=("agreed", "agreed"), findin
                       "set": {"path": ".replay/replay-app/replay-set.jsonl", "sha256": "0" * 64, "rows_read": 2,
                               "duplicates": 0, "skipped": 0, "requests": len(statuses)},
                       "original": {"status": "ran", "reason": None, "error": None},
-                      "agent_files": agent_file_hashes(layout.root), "totals": __import__(
-                          "scripts.replay_compare", fromlist=["totals"]).totals(requests), "requests": requests}
+                      "agent_files": agent_file_hashes(layout.root), "totals": totals(requests),
+                      "requests": requests}
     write_report(layout, report)
     return report.payload
 
@@ -243,3 +244,54 @@ def test_a_replay_set_that_git_would_not_ignore_is_a_warning(tmp_path):
     assert [(finding.code, finding.severity) for finding in check_replay(layout)] == [("RPL019", "warning")]
     (layout.workdir / ".replay" / ".gitignore").write_text(replay_set.IGNORE_ALL)
     assert check_replay(layout) == []
+
+
+# ------------------------------------------------------------------------------------------------ one request judged
+
+
+def answers(text: str = "four words", custom_outputs=None) -> tuple[dict, dict, dict]:
+    """The app's invoke and stream answers, and the original's, all saying `text`."""
+    item = {"type": "message", "id": "msg-1", "role": "assistant",
+            "content": [{"type": "output_text", "text": text}]}
+    event = {"type": "response.output_item.done", "item": item}
+    invoke = {"status_code": 200, "error": None, "body": {"output": [item], "custom_outputs": custom_outputs}}
+    stream = {"status_code": 200, "error": None, "text": f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n"}
+    original = {"format": "responses", "invoke": {"output": [{**item, "id": "other-id"}],
+                                                  "custom_outputs": custom_outputs},
+                "stream": [event], "seconds": 0.2}
+    return invoke, stream, original
+
+
+def logged(response=None) -> replay_set.LoggedRequest:
+    return replay_set.LoggedRequest("req-1", None, "responses", None, 10.0, EXAMPLE_REQUEST, EXAMPLE_REQUEST,
+                                    response)
+
+
+def test_a_request_agrees_differs_fails_or_is_not_compared():
+    from scripts.replay_compare import judged
+
+    invoke, stream, original = answers(custom_outputs={"session": "demo"})
+    assert judged(logged(), invoke, stream, original, "exact", 0.1)["status"] == "agreed"
+
+    changed, changed_stream, _ = answers(custom_outputs={"changed": True})
+    record = judged(logged(), changed, changed_stream, original, "exact", 0.1)
+    assert (record["status"], record["part"], record["difference"]["path"]) == ("differed", "invoke",
+                                                                                 "$.custom_outputs.session")
+    failing = {"status_code": 500, "error": None, "body": {"error": "boom"}}
+    assert judged(logged(), failing, stream, original, "exact", 0.1)["status"] == "failed"
+    assert judged(logged(), invoke, stream, None, "exact", 0.1)["status"] == "uncompared"
+    raised = judged(logged(), invoke, stream, {"error": "KeyError: 'x'"}, "exact", 0.1)
+    assert raised["status"] == "uncompared" and "KeyError" in raised["original_error"]
+
+
+def test_a_kept_logged_response_is_compared_by_structure():
+    from scripts.replay_compare import judged
+
+    invoke, stream, _ = answers(custom_outputs={"session": "demo"})
+    same_shape = {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text",
+                                                                                  "text": "other words"}]}],
+                  "custom_outputs": {"session": "x"}}
+    assert judged(logged(same_shape), invoke, stream, None, "exact", 0.1)["status"] == "agreed"
+    with_tool = {**same_shape, "output": [{"type": "function_call", "name": "word_count", "arguments": "{}"}]}
+    record = judged(logged(with_tool), invoke, stream, None, "exact", 0.1)
+    assert (record["status"], record["part"]) == ("differed", "logged")
