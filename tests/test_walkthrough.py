@@ -14,9 +14,8 @@ Two additions, because the real defaults need a real workspace or a network: the
 `--registry-uri/--tracking-uri` of the local SQLite registry the example was registered in (the default is
 Unity Catalog), and the smoke test gets `--python` with this interpreter (which has the app's dependencies;
 the default `uv run start-server` would install them from the network); so does replay. Rows marked
-"(workspace only)" are
-skipped: they need a real Databricks workspace (bundle deploy, the deployed app). The walk must end with
-`migrate check` green. When AGENTS.md drifts from the commands, this test fails.
+"(workspace only)" are skipped: they need a real Databricks workspace (bundle deploy, the deployed app). The
+walk must end with `migrate check` green. When AGENTS.md drifts from the commands, this test fails.
 """
 
 from __future__ import annotations
