@@ -78,6 +78,14 @@ def not_run(layout: MigrationLayout, step: Command) -> Finding:
                    f"run `migrate {step.name}`, then `migrate check` again")
 
 
+def optional_not_run(layout: MigrationLayout, step: Command) -> Finding:
+    # Info, not unverified: an optional step may be impossible for this endpoint (replay needs inference
+    # tables), so its absence must not hold back a verdict the other steps earned; the reviewer still sees it.
+    return Finding("CHK010", "info", layout.relative(layout.report_path(step.name)),
+                   f"the optional {step.name} step has not run: {step.summary[0].lower()}{step.summary[1:]}",
+                   f"run `migrate {step.name}` when the endpoint allows it (see its skill), then `migrate check` again")
+
+
 def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], list[Finding]]:
     """Run the checks of the named steps (all when none are named): the steps checked, and the findings."""
     present = [step.name for step in STEPS if layout.report_path(step.name).exists()]
@@ -94,7 +102,10 @@ def check_steps(layout: MigrationLayout, names: list[str]) -> tuple[list[str], l
             continue
         if step.name not in present:
             later = [other.name for other in STEPS[index + 1:] if other.name in present]
-            if names or later:
+            if step.optional and not names:
+                if layout.is_app or later:
+                    findings.append(optional_not_run(layout, step))
+            elif names or later:
                 findings.append(missing_step(layout, step, later))
             elif layout.is_app:
                 findings.append(not_run(layout, step))

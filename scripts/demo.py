@@ -4,7 +4,8 @@ It starts the workspace stand-in, logs and registers the example into a local ML
 Model Serving endpoint in front of it, then runs every step as a user would (`migrate <step>` in a
 subprocess, with DATABRICKS_HOST pointing at the stand-in): one download, then a sync app and an async app
 built from it in the order of AGENTS.md's table, each ending with `migrate check`. Between the async app's
-code and smoke steps it does the assistant's part, the async conversion recorded for the example.
+code and smoke steps it does the assistant's part, the async conversion recorded for the example. The
+endpoint logs to an inference table the demo fills (scripts/replay_demo.py), so `migrate replay` runs too.
 Later steps join the pipeline by adding a line to `pipeline`.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scripts import processes
+from scripts import processes, replay_demo
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 
@@ -138,6 +139,8 @@ def pipeline(example: str, endpoint: str, registered: dict, workdir: Path,
             steps.append(async_conversion(example, workdir / app_name))
         # The harness's own interpreter has the example's packages; a real app runs `uv run start-server`.
         steps.append(["smoke", *app, "--python", sys.executable, *where])
+        # The endpoint's logged traffic, which the demo put in the stand-in's inference table (scripts/replay_demo.py).
+        steps.append(["replay", *app, "--warehouse-id", replay_demo.WAREHOUSE_ID, "--python", sys.executable, *where])
         steps.append(["resources", *app, *where])
         steps.append(["check", *app, *where])
     return steps
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"workspace stand-in at {workspace.url}", file=sys.stderr)
         print(f"registering examples/{args.example} in {workdir / REGISTRY_DIR}", file=sys.stderr)
         registered = register_once(catalog, args.example, workdir, env)
-        workspace.add_endpoint(standin.endpoint_json(endpoint, registered["name"], registered["version"]))
+        replay_demo.serve_logged_traffic(workspace, endpoint, registered, EXAMPLES_DIR / args.example)
 
         runs = []
         for step in pipeline(args.example, endpoint, registered, workdir, modes):

@@ -20,20 +20,31 @@ ORIGINAL_TIMEOUT = 600.0
 # Runs in its own interpreter (the app's or the one given): loads the original model the way Model Serving
 # does (MLflow's code-model loader puts code/ on sys.path) and records predict and predict_stream.
 ORIGINAL_RUNNER = """
-import json, sys
+import json, sys, time
 import mlflow.pyfunc
 model_dir, request_path, output_path = sys.argv[1:4]
-request = json.load(open(request_path))
+many = sys.argv[4:] == ["many"]  # a list of requests (migrate replay): one answer or error each, timed
+requests = json.load(open(request_path))
 model = mlflow.pyfunc.load_model(model_dir)
-answer = model.predict(request)
-try:
-    events = list(model.predict_stream(request))
-except NotImplementedError:  # a ChatAgent without predict_stream of its own
-    events = None
 def plain(value):
     return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
-json.dump({"format": "chat_agent" if "messages" in request else "responses", "invoke": plain(answer),
-           "stream": None if events is None else [plain(event) for event in events]}, open(output_path, "w"))
+def answer(request):
+    started = time.monotonic()
+    invoked = model.predict(request)
+    seconds = time.monotonic() - started  # predict alone, as the app's non-streaming answer is timed
+    try:
+        events = list(model.predict_stream(request))
+    except NotImplementedError:  # a ChatAgent without predict_stream of its own
+        events = None
+    return {"format": "chat_agent" if "messages" in request else "responses", "invoke": plain(invoked),
+            "stream": None if events is None else [plain(event) for event in events],
+            **({"seconds": seconds} if many else {})}
+def answer_or_error(request):
+    try:
+        return answer(request)
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"}
+json.dump([answer_or_error(request) for request in requests] if many else answer(requests), open(output_path, "w"))
 """
 
 
@@ -53,14 +64,16 @@ class OriginalRun:
     that halves the step's wait); `answer()` waits for it, and leaving the `with` block always stops it.
     """
 
-    def __init__(self, layout: MigrationLayout, request: dict, python: Path):
+    def __init__(self, layout: MigrationLayout, request: dict | list[dict], python: Path, many: bool = False):
+        """`many`: `request` is a list of requests (migrate replay), answered in one process, each with its
+        own answer or error and the seconds it took."""
         self._scratch = tempfile.TemporaryDirectory(prefix="migrate-original-")
         scratch_dir = Path(self._scratch.name)
         (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
         self._answer_path = scratch_dir / "answer.json"
         self._log_path = scratch_dir / "original.log"
         argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
-                str(self._answer_path)]
+                str(self._answer_path), *(["many"] if many else [])]
         # This environment plus the app's .env (without overriding it), so both sides reach the same workspace.
         environment = processes.child_environment(dotenv=layout.root / ".env")
         with open(self._log_path, "w", encoding="utf-8") as log:

@@ -28,6 +28,9 @@ class Command:
     skill: str | None = None
     # Finding codes start with one of these (the step's own and its check's).
     code_prefixes: tuple[str, ...] = ()
+    # A step a migration may leave out (replay needs an endpoint with inference tables): `migrate check`
+    # reports its absence as info, not as a lost step (scripts/check.py).
+    optional: bool = False
 
     def load(self):
         return importlib.import_module(self.module)
@@ -73,6 +76,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("smoke", "scripts.smoke", "Start the app locally (or ask the deployed one) and compare its answers, "
             "streaming and not, with the original model's.", check="checks.smoke:check_smoke",
             skill="test-locally", code_prefixes=("SMK",)),
+    Command("replay", "scripts.replay", "Replay the endpoint's logged requests (its inference table) against the app "
+            "and the original model, and compare.", check="checks.replay:check_replay", skill="replay-traffic",
+            code_prefixes=("RPL",), optional=True),
     Command("resources", "scripts.resources", "Map the model's Databricks resources to app resources and user "
             "scopes in databricks.yml.", check="checks.resources:check_resources", skill="configure-resources",
             code_prefixes=("RES",)),

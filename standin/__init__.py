@@ -65,6 +65,14 @@ class Workspace:
     def add_app(self, name: str, url: str | None = None, state: str = "RUNNING") -> None:
         self._put(f"apps/{name}", app_json(name, url or f"{self.url}/apps/{name}", state))
 
+    def add_payload_table(self, full_name: str, rows: list[dict]) -> None:
+        """Serve `rows` (dicts of inference-table columns) as the payload table `full_name` (standin/inference_tables.py)."""
+        self._put(f"tables/{full_name}", {"rows": rows})
+
+    def set_warehouse(self, warehouse_id: str, state: str) -> None:
+        """`state` DELETED makes statements on `warehouse_id` fail as on a deleted warehouse; anything else undoes it."""
+        self._put(f"warehouses/{warehouse_id}", {"state": state})
+
     def set_latency(self, latency_ms: float) -> None:
         self._put("latency", {"latency_ms": latency_ms})
 
@@ -84,10 +92,11 @@ class Workspace:
 
 
 def endpoint_json(name: str, model_name: str, version: str, *, split: list[tuple[str, str, int]] | None = None,
-                  task: str = "agent/v1/responses") -> dict:
+                  task: str = "agent/v1/responses", ai_gateway: dict | None = None) -> dict:
     """A serving endpoint as `GET /api/2.0/serving-endpoints/{name}` returns it.
 
     One served entity takes 100% of traffic unless `split` lists (model_name, version, percent) entries.
+    `ai_gateway` is the endpoint's AI Gateway section (`inference_tables.inference_table_config(...)`).
     """
     entries = split or [(model_name, version, 100)]
     served = []
@@ -105,6 +114,7 @@ def endpoint_json(name: str, model_name: str, version: str, *, split: list[tuple
         "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
         "config": {"served_entities": served, "served_models": [], "traffic_config": {"routes": routes}},
         "creator": "demo.user@example.com",
+        **({"ai_gateway": ai_gateway} if ai_gateway else {}),
     }
 
 

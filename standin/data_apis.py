@@ -14,6 +14,8 @@ import json
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from standin import inference_tables
+
 CREATED_MS = 1_700_000_000_000
 
 
@@ -59,6 +61,8 @@ def genie_message(space_id: str, content: str) -> dict:
 def add_data_routes(app: FastAPI, state) -> None:
     """Register the routes on `app`; `state.calls` (a CallRecord) gets one entry per call."""
     messages: dict[str, dict] = {}  # by message id, for the poll that *_and_wait makes
+    tables: dict[str, list[dict]] = {}  # payload tables by full name (standin/inference_tables.py)
+    stopped: set[str] = set()  # warehouse ids that answer as deleted ones do
 
     @app.post("/api/2.0/sql/statements")
     @app.post("/api/2.0/sql/statements/")
@@ -68,7 +72,25 @@ def add_data_routes(app: FastAPI, state) -> None:
             return JSONResponse({"error_code": "INVALID_PARAMETER_VALUE",
                                  "message": "statement and warehouse_id are required"}, status_code=400)
         state.calls.add("sql", body["warehouse_id"], principal(request))
+        if body["warehouse_id"] in stopped:
+            return inference_tables.stopped_warehouse(body["warehouse_id"])
+        if inference_tables.is_payload_select(body["statement"]):  # migrate replay (standin/inference_tables.py)
+            key = digest(body.get("statement"), body.get("parameters"))
+            return inference_tables.select_rows(tables, body, f"01ef{key[:28]}")
         return statement_result(body)
+
+    @app.put("/_standin/tables/{name}")
+    async def put_table(name: str, request: Request):
+        tables[name] = (await request.json())["rows"]
+        return {}
+
+    @app.put("/_standin/warehouses/{warehouse_id}")
+    async def put_warehouse(warehouse_id: str, request: Request):
+        if (await request.json()).get("state") == "DELETED":
+            stopped.add(warehouse_id)
+        else:
+            stopped.discard(warehouse_id)
+        return {}
 
     @app.post("/api/2.0/genie/spaces/{space_id}/start-conversation")
     async def start_conversation(space_id: str, request: Request):

@@ -78,3 +78,43 @@ def test_check_turns_red_when_a_downloaded_file_is_altered(demo_workdir, tmp_pat
     assert red.returncode == 1
     findings = json.loads(red.stdout)["findings"]
     assert any(finding["path"].endswith("MLmodel") and finding["severity"] == "error" for finding in findings)
+
+
+@pytest.mark.parametrize("app_name", ["openai-tools-app", "openai-tools-async-app"])
+def test_the_demo_replays_the_endpoints_logged_traffic_and_every_request_agrees(demo_workdir, app_name):
+    replay = json.loads((demo_workdir / app_name / "migration" / "reports" / "replay.json").read_text())
+    assert replay["status"] != "error", replay["findings"]
+    totals = replay["payload"]["totals"]
+    # Five rows logged: one failed (500) and one duplicate are left out; one came in dataframe_records.
+    assert totals["replayed"] == totals["agreed"] == 3 and totals["older_formats"] == 1
+    assert all(record["compared_with"] == ["original"] for record in replay["payload"]["requests"])
+    assert replay["payload"]["comparison"] == "exact"
+    replay_set = demo_workdir / replay["payload"]["set"]["path"]
+    assert replay_set.is_file() and (demo_workdir / app_name) not in replay_set.parents
+
+
+def test_a_changed_agent_makes_replay_fail_with_the_first_difference(demo_workdir, tmp_path, standin_workspace,
+                                                                      registered_example):
+    import shutil
+
+    from scripts import replay_demo
+    from scripts.demo import EXAMPLES_DIR
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_workdir, copy, ignore=shutil.ignore_patterns("openai-tools-async-app"))
+    app = copy / "openai-tools-app"
+    agent = app / "agent_server" / "agent.py"
+    agent.write_text(agent.read_text().replace("custom_outputs=request.custom_inputs",
+                                               'custom_outputs={"changed": True}'))
+    warehouse = replay_demo.serve_logged_traffic(standin_workspace, "openai-tools-endpoint",
+                                                 registered_example("openai_tools"), EXAMPLES_DIR / "openai_tools")
+    env = standin_workspace.environ()
+    completed = migrate_in_process("replay", "--app", str(app), "--warehouse-id", warehouse, "--limit", "1",
+                                   "--python", sys.executable, "--workdir", str(copy), env=env)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "error: [RPL011]" in completed.stdout and "first difference at $.custom_outputs" in completed.stdout
+    assert "the quick brown fox" not in completed.stdout + completed.stderr  # no request body is printed
+    report = json.loads((app / "migration" / "reports" / "replay.json").read_text())
+    assert report["payload"]["totals"]["differed"] == 1
+    checked = migrate_in_process("check", "replay", "--app", str(app), "--json", env=env)
+    assert checked.returncode == 1 and "RPL011" in checked.stdout

@@ -27,7 +27,7 @@ def test_async_without_a_recorded_conversion_is_refused_with_the_fix():
 def test_the_plan_follows_agents_md_order_and_converts_before_the_async_smoke(tmp_path):
     steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
     names = [step[0] if isinstance(step, list) else "assistant" for step in steps]
-    per_app = ["scaffold", "setup", "code", "smoke", "resources", "check"]
+    per_app = ["scaffold", "setup", "code", "smoke", "replay", "resources", "check"]
     assert names == ["download", "analyze", *per_app, *per_app[:3], "assistant", *per_app[3:]]
     assert steps[-1][0] == "check"
     apps = {step[step.index("--app") + 1] for step in steps if isinstance(step, list) and "--app" in step}

@@ -8,13 +8,14 @@ Each row's command cell, then its check cell, runs in order as a shell command w
     <APP_NAME>  walkthrough-app (and <APP_KEY> walkthrough_app)
     <MODE>      sync (async mode leaves blocking calls for the assistant to convert, by design)
     <WORKDIR>   a fresh folder under tmp_path
+    <WAREHOUSE_ID> the stand-in's warehouse over the endpoint's inference table, filled as the demo fills it
 
 Two additions, because the real defaults need a real workspace or a network: the download gets
 `--registry-uri/--tracking-uri` of the local SQLite registry the example was registered in (the default is
 Unity Catalog), and the smoke test gets `--python` with this interpreter (which has the app's dependencies;
-the default `uv run start-server` would install them from the network). Rows marked "(workspace only)" are
-skipped: they need a real Databricks workspace (bundle deploy, the deployed app). The walk must end with
-`migrate check` green. When AGENTS.md drifts from the commands, this test fails.
+the default `uv run start-server` would install them from the network); so does replay. Rows marked
+"(workspace only)" are skipped: they need a real Databricks workspace (bundle deploy, the deployed app). The
+walk must end with `migrate check` green. When AGENTS.md drifts from the commands, this test fails.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts import replay_demo
+from scripts.demo import EXAMPLES_DIR
 from tests.test_skills import REPO, agents_table, migrate_commands, subcommand
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +64,7 @@ def additions(command: str, registered: dict) -> list[str]:
     step = subcommand(command)
     if step == "download":
         return ["--registry-uri", registered["registry_uri"], "--tracking-uri", registered["tracking_uri"]]
-    if step == "smoke":
+    if step in ("smoke", "replay"):
         return ["--python", sys.executable]
     return []
 
@@ -79,8 +82,10 @@ def test_agents_md_table_migrates_the_example(standin_workspace, registered_exam
     endpoint = endpoint_for(EXAMPLE)
     env = profile_environment(standin_workspace, tmp_path / "databrickscfg")
     workdir = tmp_path / "work"
+    # The endpoint logs to an inference table the replay row reads, filled as the demo fills it.
+    warehouse = replay_demo.serve_logged_traffic(standin_workspace, endpoint, registered, EXAMPLES_DIR / EXAMPLE)
     values = {"<ENDPOINT>": endpoint, "<PROFILE>": PROFILE, "<APP_NAME>": APP_NAME, "<MODE>": "sync",
-              "<WORKDIR>": str(workdir), "<APP_KEY>": APP_NAME.replace("-", "_")}
+              "<WORKDIR>": str(workdir), "<APP_KEY>": APP_NAME.replace("-", "_"), "<WAREHOUSE_ID>": warehouse}
 
     rows = agents_table((REPO / "AGENTS.md").read_text(encoding="utf-8"))
     assert rows, "AGENTS.md has no step table"
@@ -105,13 +110,14 @@ def test_agents_md_table_migrates_the_example(standin_workspace, registered_exam
 
     # Every registered step ran; only the workspace rows were skipped; the walk ends with `migrate check` green.
     assert {subcommand(command) for _, command, _ in ran} >= {
-        "download", "analyze", "scaffold", "code", "setup", "smoke", "resources", "check"}
+        "download", "analyze", "scaffold", "code", "setup", "smoke", "replay", "resources", "check"}
     assert skipped and all("workspace only" in step for step in skipped)
     last_step, last_command, last = ran[-1]
     assert subcommand(last_command) == "check" and "--json" in last_command
     verdict = json.loads(last.stdout)
     assert verdict["status"] == "ok", verdict
-    assert set(verdict["checked"]) >= {"download", "analyze", "scaffold", "code", "setup", "smoke", "resources"}
+    assert set(verdict["checked"]) >= {"download", "analyze", "scaffold", "code", "setup", "smoke", "replay",
+                                       "resources"}
 
 
 def test_a_placeholder_without_a_value_stops_the_walk():
