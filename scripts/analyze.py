@@ -18,6 +18,7 @@ import yaml
 from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
+from scripts.model.langchain_model import factory_finding, langchain_findings
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
@@ -141,6 +142,9 @@ def source_findings(findings: Findings, facts: dict, source: AgentSource | None)
                      "Python file the model was logged from; then log it as models-from-code "
                      "(`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`) or put it in the app by hand")
         return
+    if kind == "langchain":  # shapes: MLflow's langchain flavor (scripts/model/langchain_model.py)
+        langchain_findings(findings, facts, source)
+        return
     if kind == "other":
         findings.add("ANA011", "error", MLMODEL,
                      f"not a python_function agent model (loader {facts['loader_module']!r}): nothing to migrate "
@@ -165,6 +169,10 @@ def source_findings(findings: Findings, facts: dict, source: AgentSource | None)
     if source.entry.tree is None:
         return
     agent = source.agent_class
+    if agent is not None and agent.get("factory"):  # shapes: set_model(build_agent())
+        factory_finding(findings, agent)
+        if agent["found_by"] == "factory":
+            return
     if agent is None:
         findings.add("ANA003", "error", entry["path"],
                      "no agent class found: no set_model(...) names a class, and no class here derives from "
@@ -289,7 +297,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     signals = source.state_signals() if source else []
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
-    agent = source.agent_class if source else None
+    agent = source.agent_class if source and facts["model_kind"] != "langchain" else None
     payload = {
         "model_dir": model_dir,
         "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),

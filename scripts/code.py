@@ -24,7 +24,7 @@ from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report, write_report
-from scripts.transform import agent_class, chat_agent, handlers
+from scripts.transform import agent_class, chat_agent, factory, handlers
 from scripts.transform import user_credentials
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
@@ -92,7 +92,11 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     builder = handlers
-    if chat == "ChatAgent":
+    if original.agent.get("factory") and chat is None:  # shapes: set_model(build_agent())
+        agent = factory.wrap(module, location, original.agent, taken, original.artifact_keys,
+                             original.model_config is not None)
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+    elif chat == "ChatAgent":
         agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
         builder = chat_agent
