@@ -24,7 +24,7 @@ from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report, write_report
-from scripts.transform import agent_class, chat_agent, factory, handlers
+from scripts.transform import agent_class, chat_agent, factory, handlers, langchain
 from scripts.transform import user_credentials
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
@@ -37,7 +37,7 @@ MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH)
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -87,8 +87,12 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     except cst.ParserSyntaxError as error:
         raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
-    location = agent_class.locate_agent(module, original.agent)
     taken = agent_class.all_names(module)
+    if original.agent.get("langchain"):  # shapes: a LangChain model from code (scripts/transform/langchain.py)
+        agent = langchain.wrap(module, taken, original.entry.name)
+        return finish_entry(original, agent, handlers.HandlerPlan(mode, agent.predict, agent.predict_stream),
+                            langchain), rewrite
+    location = agent_class.locate_agent(module, original.agent)
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     builder = handlers
@@ -114,6 +118,12 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
             if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+    return finish_entry(original, agent, plan, builder), rewrite
+
+
+def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: handlers.HandlerPlan,
+                 builder) -> EntryModule:
+    """The module with the handlers `builder` writes for `plan` appended and their imports added."""
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
                                 plan.refuse)
@@ -121,11 +131,12 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
     for owner, name in needed:
-        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS) and name in agent.taken_names:
+        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS, *langchain.ADAPTER_FUNCTIONS) \
+                and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
     module = add_imports(module, needed)
-    return EntryModule(module.code, agent, plan), rewrite
+    return EntryModule(module.code, agent, plan)
 
 
 # Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
@@ -253,6 +264,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if entry.agent.mode == chat_agent.MODE:
         shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
+    elif entry.agent.mode == langchain.MODE:
+        shipped = [SYNC_BRIDGE, langchain.ADAPTER_PATH]  # so does a LangChain runnable
     for relative in shipped:
         if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
             files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
@@ -272,7 +285,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            in_threads = mode == "sync" or entry.agent.mode == chat_agent.MODE
+            in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE)
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
@@ -288,6 +301,14 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
             f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
             CHAT_GUIDE))
+    elif agent.mode == langchain.MODE:  # shapes
+        report.findings.append(Finding(
+            "COD080", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"a LangChain model: the runnable `{agent.class_name}` is served through {langchain.ADAPTER_PATH} "
+            f"(input items → {{\"messages\": [...]}} plus custom_inputs as top-level keys; the last AI message → "
+            f"one message item; streams through the runnable's stream), in worker threads",
+            "review that the runnable's output holds its answer as the last AI message (other state keys are not "
+            "returned), and tell its clients to send {\"input\": [...]} instead of {\"messages\": [...]}"))
     elif agent.mode == chat_agent.MODE:
         report.findings.append(Finding(
             "COD005", "warning", f"{app_name}/{ENTRY_PATH}",

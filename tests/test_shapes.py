@@ -79,3 +79,110 @@ def test_super_in_an_unrelated_class_does_not_force_wrapper_mode(tmp_path):
     _, app, report = migrated(tmp_path, "unrelated_super", "sync")
     assert report.payload["transform"] == "extract", report.payload["wrapper_reason"]
     assert "super().__init__" in (app / "agent_server" / "agent.py").read_text()  # AnswerError is kept
+
+
+# ---------------------------------------------------------------------------------------------------- LangChain
+
+
+def test_a_langchain_model_from_code_is_a_langchain_model_not_a_missing_class(tmp_path):
+    report = analyzed(tmp_path, "langchain_chain")
+    assert report.payload["model_kind"] == "langchain" and report.payload["agent_class"] is None
+    assert codes(report.findings, "error") == set()
+    [finding] = [finding for finding in report.findings if finding.code == "ANA051"]
+    assert finding.severity == "info" and "`chain`" in finding.message
+
+
+def test_a_langchain_model_without_source_is_named_as_such(tmp_path):
+    from scripts.analyze import analyze_model
+    import shutil
+    from tests.test_code_migration import CORPUS
+
+    shutil.copytree(CORPUS / "langchain_chain", tmp_path / "model")
+    mlmodel = tmp_path / "model" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("    model_code_path: /Users/dev/projects/langchain_chain/chain.py\n",
+                                                   ""))
+    _, findings = analyze_model(tmp_path / "model", "model")
+    [finding] = [finding for finding in findings if finding.severity == "error"]
+    assert finding.code == "ANA051" and "a LangChain model" in finding.message
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_langchain_model_is_served_through_the_adapter_in_worker_threads(tmp_path, mode):
+    _, app, report = migrated(tmp_path, "langchain_chain", mode)
+    source = (app / "agent_server" / "agent.py").read_text()
+    assert report.payload["transform"] == "langchain" and "COD080" in codes(report.findings)
+    assert "set_model" not in source
+    assert "run_sync(invoke_runnable, chain, request)" in source
+    assert "iterate_sync(stream_runnable, chain, request)" in source
+    assert (app / "agent_server" / "langchain_adapter.py").is_file()
+    assert not [finding for finding in static_check(app) if finding.severity == "error"]
+
+
+def test_the_langchain_adapter_maps_messages_states_and_chunks():
+    from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+    from langchain_core.runnables import RunnableLambda
+    from mlflow.types.responses import ResponsesAgentRequest
+
+    from agent_server import langchain_adapter as adapter
+    from checks.smoke import original_shape
+
+    request = ResponsesAgentRequest(input=[{"role": "developer", "content": "Be brief."},
+                                           {"role": "user", "content": "hi"}], custom_inputs={"thread_id": "t1"})
+    seen = []
+
+    def echo(state):
+        seen.append(state)
+        return {"messages": [HumanMessage("hi"), AIMessage("hello", id="m1")], "steps": 2}
+
+    answer = adapter.invoke_runnable(RunnableLambda(echo), request).model_dump(exclude_none=True)
+    assert seen[0] == {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+                       "thread_id": "t1"}
+    assert answer["output"][0]["content"][0]["text"] == "hello" and answer["output"][0]["id"] == "m1"
+
+    chunks = [AIMessageChunk("hel", id="c1"), (AIMessageChunk("lo", id="c1"), {"langgraph_node": "llm"})]
+    events = [event.model_dump(exclude_none=True) for event in adapter.events_from_pieces(chunks)]
+    assert [event["type"] for event in events] == ["response.output_text.delta", "response.output_text.delta",
+                                                   "response.output_item.done"]
+    assert events[-1]["item"]["content"][0]["text"] == "hello"
+
+    # The original's answer as MLflow's pyfunc records it (a list, messages as dicts) maps the same way.
+    recorded = [{"messages": [{"role": "user", "content": "hi"}, {"type": "ai", "content": "hello", "id": "m1"}]}]
+    assert original_shape(recorded) == "langchain" and original_shape({"messages": [{"role": "assistant"}]}) == \
+        "chat_agent"
+    converted = adapter.original_as_responses({"invoke": recorded, "stream": recorded})
+    assert converted["invoke"] == answer
+    assert converted["stream"][0]["item"] == answer["output"][0]
+
+
+# ---------------------------------------------------------------------------------------------------- e2e: smoke parity
+
+
+def smoke_parity(tmp_path, agent: str, mode: str, env: dict) -> dict:
+    """The fixture migrated in `mode` and smoke-tested against the original model (run by real MLflow)."""
+    import json
+    import shutil
+    import sys
+
+    from tests.conftest import migrate_in_process
+    from tests.test_code_migration import CORPUS
+
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    for argv in (["analyze"], ["scaffold", "--app-name", "shape-app"], ["code", "--mode", mode]):
+        completed = migrate_in_process(*argv, "--workdir", str(workdir), env=env)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    app = workdir / "shape-app"
+    completed = migrate_in_process("smoke", "--workdir", str(workdir), "--app", str(app), "--python", sys.executable,
+                                   env=env)
+    report = json.loads((app / "migration" / "reports" / "smoke.json").read_text())
+    assert completed.returncode == 0, completed.stdout + completed.stderr + json.dumps(report["findings"])
+    assert report["payload"]["parity"]["status"] == "ran" and report["payload"]["comparison"] == "exact"
+    return report
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("agent, mode", [("langchain_chain", "sync"), ("langchain_chain", "async"),
+                                         ("factory_agent", "sync"), ("unrelated_super", "sync")])
+def test_the_shapes_answer_like_the_original(agent, mode, standin_workspace, tmp_path):
+    smoke_parity(tmp_path, agent, mode, standin_workspace.environ())

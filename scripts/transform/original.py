@@ -76,7 +76,7 @@ def read_original(layout: MigrationLayout) -> OriginalModel:
         raise MigrateError(f"{layout.relative(root / MLMODEL)} changed since `migrate analyze` read it",
                            f"run `migrate analyze --workdir {layout.workdir}` again", code="COD020")
     entry_facts = payload["entry_file"]
-    if payload["model_kind"] != "models-from-code" or entry_facts is None:
+    if payload["model_kind"] not in ("models-from-code", "langchain") or entry_facts is None:
         pickled = payload["model_kind"] == "pickled"
         raise MigrateError(
             "the model was not logged from code (MLmodel has no python_function.model_code_path"
@@ -99,6 +99,8 @@ def read_original(layout: MigrationLayout) -> OriginalModel:
                                f"fix {item['path']} in the original source and log the model again (analyze lists "
                                "it as ANA009); the code step cannot rewrite a file it cannot parse", code="COD021")
     agent = payload["agent_class"]
+    if payload["model_kind"] == "langchain":  # shapes: the runnable set_model registers (ANA051)
+        agent = {"name": "runnable", "langchain": True}
     if agent is None:
         raise MigrateError(
             f"no agent class in {entry.name}: `migrate analyze` found no `mlflow.models.set_model(...)` naming one "
