@@ -35,6 +35,7 @@ WORKSPACE_OUT_OF_REACH = ("cannot configure default credentials", "resolve profi
 AGENT_BASES = {"ResponsesAgent", "PythonModel"}
 CHAT_BASES = {"ChatAgent", "ChatModel"}
 CHAT_AGENT_ADAPTER = f"{PACKAGE}.chat_agent_adapter"
+CHAT_MODEL_ADAPTER = f"{PACKAGE}.chat_model_adapter"
 # Where a path written on the original machine starts: home folders, the Databricks driver's disks.
 MACHINE_PATH = re.compile(r"^(/Users/|/home/|/root/|/dbfs/|/local_disk0/|/Workspace/|/databricks/driver|[A-Za-z]:[\\/])")
 MACHINE_PATH_IN_TEXT = re.compile(r"""(?:^|[\s"'=:])(/Users/|/home/|/dbfs/|/local_disk0/|/Workspace/)[^\s"']+""")
@@ -243,6 +244,8 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
     # Chat wrapper mode: the entry module's handlers reach a ChatAgent instance through the adapter.
     adapted = entry is not None and any(target == CHAT_AGENT_ADAPTER or target.startswith(f"{CHAT_AGENT_ADAPTER}.")
                                         for target in entry.aliases.values())
+    # shapes: a ChatModel's handlers go through agent_server/chat_model_adapter.py the same way.
+    adapted_model = entry is not None and any(target.startswith(CHAT_MODEL_ADAPTER) for target in entry.aliases.values())
     findings = []
     for module in modules.values():
         for node in ast.walk(module.tree):
@@ -250,7 +253,13 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
                 continue
             bases = _base_names(node)
             where = f"{app.name}/{module.path}:{node.lineno}"
-            if "ChatAgent" in bases and adapted and node.name in instantiated:
+            if "ChatModel" in bases and adapted_model and node.name in instantiated:
+                findings.append(Finding(
+                    "COD081", "info", where,
+                    f"{node.name} is a ChatModel served through agent_server/chat_model_adapter.py (Responses "
+                    f"requests → predict(context, messages, params), its chat completion → output items)",
+                    "check that predict reads no `context` and needs no sampling parameters from the request"))
+            elif "ChatAgent" in bases and adapted and node.name in instantiated:
                 findings.append(Finding(
                     "COD005", "info", where,
                     f"{node.name} is a ChatAgent served through agent_server/chat_agent_adapter.py (Responses "

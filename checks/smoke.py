@@ -135,6 +135,8 @@ def original_shape(invoke) -> str:
     (MLflow's langchain pyfunc wraps it in a list; its messages carry a LangChain `type`)."""
     if isinstance(invoke, list):
         return "langchain"
+    if isinstance(invoke, dict) and "choices" in invoke:
+        return "chat_model"
     messages = invoke.get("messages") if isinstance(invoke, dict) else None
     if isinstance(messages, list) and any(isinstance(message, dict) and "type" in message for message in messages):
         return "langchain"
@@ -150,6 +152,10 @@ def original_as_responses(original: dict) -> dict:
         from agent_server import langchain_adapter
 
         return langchain_adapter.original_as_responses(original)
+    if original_shape(original.get("invoke")) == "chat_model":  # shapes: a ChatModel's chat completion
+        from agent_server import chat_model_adapter
+
+        return chat_model_adapter.original_as_responses(original)
     from agent_server import chat_agent_adapter as adapter
 
     def plain(events) -> list[dict]:

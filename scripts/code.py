@@ -24,7 +24,7 @@ from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report, write_report
-from scripts.transform import agent_class, chat_agent, factory, handlers, langchain
+from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
 from scripts.transform import user_credentials
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
@@ -37,7 +37,7 @@ MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH)
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH, chat_model.ADAPTER_PATH)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -104,6 +104,10 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
         agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
         builder = chat_agent
+    elif chat == "ChatModel":  # shapes: converted as a ChatAgent is (scripts/transform/chat_model.py)
+        agent = chat_model.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+        builder = chat_model
     elif chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
                                  original.artifact_keys, original.model_config is not None)
@@ -131,7 +135,8 @@ def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: 
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
     for owner, name in needed:
-        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS, *langchain.ADAPTER_FUNCTIONS) \
+        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS, *langchain.ADAPTER_FUNCTIONS,
+                    *chat_model.ADAPTER_FUNCTIONS) \
                 and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
@@ -264,8 +269,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if entry.agent.mode == chat_agent.MODE:
         shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
-    elif entry.agent.mode == langchain.MODE:
-        shipped = [SYNC_BRIDGE, langchain.ADAPTER_PATH]  # so does a LangChain runnable
+    elif entry.agent.mode in (langchain.MODE, chat_model.MODE):  # so do a LangChain runnable and a ChatModel
+        shipped = [SYNC_BRIDGE, langchain.ADAPTER_PATH if entry.agent.mode == langchain.MODE else chat_model.ADAPTER_PATH]
     for relative in shipped:
         if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
             files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
@@ -285,7 +290,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE)
+            in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE, chat_model.MODE)
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
@@ -301,6 +306,18 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
             f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
             CHAT_GUIDE))
+    elif agent.mode == chat_model.MODE:  # shapes
+        report.findings.append(Finding(
+            "COD081", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"{agent.class_name} is a ChatModel: it is kept as written, runs in worker threads, and "
+            f"{chat_model.ADAPTER_PATH} translates each Responses request into its predict(context, messages, "
+            f"params) (params carry custom_inputs only; context is None) and its chat completion back (the first "
+            f"choice's text → a message item, tool_calls → function_call items)"
+            + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished "
+               "items"),
+            "check that predict reads no `context` (it got artifacts in load_context) and needs no sampling "
+            "parameters from the request; tell its clients to send {\"input\": [...]} instead of "
+            "{\"messages\": [...]}"))
     elif agent.mode == langchain.MODE:  # shapes
         report.findings.append(Finding(
             "COD080", "warning", f"{app_name}/{ENTRY_PATH}",

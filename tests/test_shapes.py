@@ -183,6 +183,53 @@ def smoke_parity(tmp_path, agent: str, mode: str, env: dict) -> dict:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("agent, mode", [("langchain_chain", "sync"), ("langchain_chain", "async"),
-                                         ("factory_agent", "sync"), ("unrelated_super", "sync")])
+                                         ("factory_agent", "sync"), ("unrelated_super", "sync"),
+                                         ("chat_model", "sync"), ("chat_model", "async")])
 def test_the_shapes_answer_like_the_original(agent, mode, standin_workspace, tmp_path):
     smoke_parity(tmp_path, agent, mode, standin_workspace.environ())
+
+
+# ---------------------------------------------------------------------------------------------------- ChatModel
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_chat_model_is_converted_as_a_chat_agent_is(tmp_path, mode):
+    _, app, report = migrated(tmp_path, "chat_model", mode)
+    source = (app / "agent_server" / "agent.py").read_text()
+    assert report.payload["transform"] == "chat_model" and "COD081" in codes(report.findings)
+    assert "COD005" not in codes(report.findings)
+    assert "run_sync(predict_with_chat_model, AGENT.predict, request)" in source
+    assert "iterate_sync(stream_from_chat_model_predict, AGENT.predict, request)" in source
+    findings = static_check(app)
+    assert not [finding for finding in findings if finding.severity == "error"], findings
+    assert "COD081" in codes(findings, "info")
+
+
+def test_the_chat_model_adapter_maps_messages_completions_and_chunks():
+    from mlflow.types.llm import ChatChoice, ChatCompletionResponse, ChatMessage
+    from mlflow.types.responses import ResponsesAgentRequest
+
+    from agent_server import chat_model_adapter as adapter
+
+    request = ResponsesAgentRequest(input=[
+        {"role": "user", "content": "weather?"},
+        {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}", "id": "f1"},
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"}], custom_inputs={"ticket": 7})
+    messages, params = adapter.chat_model_inputs(request)
+    assert [message.role for message in messages] == ["user", "assistant", "tool"]
+    assert messages[1].tool_calls[0].function.name == "weather" and messages[2].tool_call_id == "c1"
+    assert params.custom_inputs == {"ticket": 7}
+
+    completion = ChatCompletionResponse(id="r1", choices=[ChatChoice(index=0, message=ChatMessage(
+        role="assistant", content="It is sunny."))], custom_outputs={"ticket": 7})
+    answer = adapter.predict_with_chat_model(lambda context, messages, params: completion, request)
+    assert answer.output[0].content[0]["text"] == "It is sunny." and answer.custom_outputs == {"ticket": 7}
+    assert adapter.original_as_responses({"invoke": completion.to_dict(), "stream": None})["invoke"] == \
+        answer.model_dump(exclude_none=True)
+
+    chunks = [{"id": "r1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "It is "}}]},
+              {"id": "r1", "choices": [{"index": 0, "delta": {"content": "sunny."}}]}]
+    events = [event.model_dump(exclude_none=True) for event in adapter.events_from_chunks(chunks)]
+    assert [event["type"] for event in events] == ["response.output_text.delta", "response.output_text.delta",
+                                                   "response.output_item.done"]
+    assert events[-1]["item"]["content"][0]["text"] == "It is sunny."
