@@ -19,6 +19,7 @@ from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
 from scripts.model.langchain_model import factory_finding, langchain_findings
+from scripts.model.pickled import pickled_agent_class, pickled_findings
 from scripts.model.files import packages_of
 from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
@@ -128,19 +129,15 @@ class Findings:
         self.items.append(Finding(code, severity, shown, message, fix))
 
 
-def source_findings(findings: Findings, facts: dict, source: AgentSource | None) -> None:
+def source_findings(findings: Findings, facts: dict, source: AgentSource | None, root: Path = Path(".")) -> None:
     """What the Python source and the MLmodel together say needs attention."""
     kind = facts["model_kind"]
-    if kind == "pickled":
+    if kind == "pickled":  # shapes: scripts/model/pickled.py reads the pickle's opcodes, never loads it
         in_code = agent_classes_in_code(source.code_sources) if source else []
         hint = "; code/ defines " + ", ".join(f"{found['name']} ({found['path']}:{found['line']})"
                                               for found in in_code) if in_code else ""
-        findings.add("ANA001", "error", MLMODEL,
-                     f"this is a pickled model ({PICKLED_MODEL}, no model_code_path): its agent class exists only "
-                     f"as pickled bytes, so there is no source file to migrate{hint}",
-                     "take the agent's source from code/ if the class is defined there, or ask the author for the "
-                     "Python file the model was logged from; then log it as models-from-code "
-                     "(`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`) or put it in the app by hand")
+        pickled_findings(findings, *pickled_agent_class(root / PICKLED_MODEL, source.code_sources if source else []),
+                         hint)
         return
     if kind == "langchain":  # shapes: MLflow's langchain flavor (scripts/model/langchain_model.py)
         langchain_findings(findings, facts, source)
@@ -298,6 +295,8 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
     agent = source.agent_class if source and facts["model_kind"] != "langchain" else None
+    if facts["model_kind"] == "pickled":  # shapes: the pickled instance's class, when code/ defines it
+        agent = pickled_agent_class(root / PICKLED_MODEL, source.code_sources if source else [])[0]
     payload = {
         "model_dir": model_dir,
         "mlflow_version": None if facts["mlflow_version"] is None else str(facts["mlflow_version"]),
@@ -333,7 +332,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
         "source_files": [item.facts() for item in source.sources] if source else [],
     }
     findings = Findings(model_dir)
-    source_findings(findings, facts, source)
+    source_findings(findings, facts, source, root)
     model_findings(findings, payload)
     return payload, findings.items
 

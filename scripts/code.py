@@ -81,7 +81,7 @@ def _pick(name: str, taken: set[str]) -> str:
 
 def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
-    source = read_python(original.entry, shown)
+    source = original.entry_text or read_python(original.entry, shown)  # shapes: a pickled model has none
     try:
         rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
     except cst.ParserSyntaxError as error:

@@ -184,7 +184,7 @@ def smoke_parity(tmp_path, agent: str, mode: str, env: dict) -> dict:
 @pytest.mark.e2e
 @pytest.mark.parametrize("agent, mode", [("langchain_chain", "sync"), ("langchain_chain", "async"),
                                          ("factory_agent", "sync"), ("unrelated_super", "sync"),
-                                         ("chat_model", "sync"), ("chat_model", "async")])
+                                         ("chat_model", "sync"), ("chat_model", "async"), ("pickled_agent", "sync")])
 def test_the_shapes_answer_like_the_original(agent, mode, standin_workspace, tmp_path):
     smoke_parity(tmp_path, agent, mode, standin_workspace.environ())
 
@@ -233,3 +233,58 @@ def test_the_chat_model_adapter_maps_messages_completions_and_chunks():
     assert [event["type"] for event in events] == ["response.output_text.delta", "response.output_text.delta",
                                                    "response.output_item.done"]
     assert events[-1]["item"]["content"][0]["text"] == "It is sunny."
+
+
+# ---------------------------------------------------------------------------------------------------- pickled
+
+
+def test_a_pickle_is_read_from_its_opcodes_without_running_it(tmp_path):
+    import pickle
+
+    from scripts.model.pickled import read_pickled_agent
+
+    class Boom:
+        def __reduce__(self):  # unpickling this would run os.system: reading its opcodes must not
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    path = tmp_path / "python_model.pkl"
+    path.write_bytes(pickle.dumps(Boom()))
+    facts = read_pickled_agent(path)
+    assert not (tmp_path / "ran").exists() and facts.class_name == "system"
+
+
+def test_a_pickled_agent_whose_state_init_rebuilds_is_migrated_in_wrapper_mode(tmp_path):
+    report = analyzed(tmp_path, "pickled_agent")
+    [finding] = [finding for finding in report.findings if finding.code == "ANA053"]
+    assert "model, system_prompt" in finding.message and not codes(report.findings, "error")
+
+    _, app, code_report = migrated(tmp_path / "code", "pickled_agent", "sync")
+    source = (app / "agent_server" / "agent.py").read_text()
+    assert "from agent_server.support_agent import SupportAgent" in source and "AGENT = SupportAgent()" in source
+    assert "AGENT.load_context(" in source and code_report.payload["transform"] == "wrapper"
+    assert not [finding for finding in static_check(app) if finding.severity == "error"]
+
+
+def test_a_pickled_agent_holding_state_init_does_not_set_is_an_error_naming_it(tmp_path):
+    import shutil
+    import sys
+
+    import cloudpickle
+
+    from tests.test_code_migration import CORPUS
+
+    model = tmp_path / "work" / "original_mlflow_model"
+    shutil.copytree(CORPUS / "pickled_agent", model)
+    sys.path.insert(0, str(model / "code"))
+    try:
+        import support_agent
+
+        agent = support_agent.SupportAgent()
+        agent.few_shot_examples = ["set after construction, before logging"]
+        (model / "python_model.pkl").write_bytes(cloudpickle.dumps(agent))
+    finally:
+        sys.path.remove(str(model / "code"))
+        sys.modules.pop("support_agent", None)
+    report = analyze(tmp_path / "work")[1]
+    [finding] = [finding for finding in report.findings if finding.code == "ANA054"]
+    assert finding.severity == "error" and "few_shot_examples" in finding.message
