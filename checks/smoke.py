@@ -146,16 +146,18 @@ def original_shape(invoke) -> str:
 def original_as_responses(original: dict) -> dict:
     """The original's answer in the Responses format the app speaks: a ChatAgent's answer goes through the
     adapter the migrated app serves it with (agent_server/chat_agent_adapter.py), so the two compare."""
-    if original.get("format") != "chat_agent":
-        return original
-    if original_shape(original.get("invoke")) == "langchain":  # shapes: MLflow's langchain pyfunc answer
+    # shapes: judged by the answer's shape, not the recorded format: MLflow's ChatModel wrapper pops `messages`
+    # from the request it is given, so the runner records such a request as "responses".
+    if original_shape(original.get("invoke")) == "langchain":  # MLflow's langchain pyfunc answer
         from agent_server import langchain_adapter
 
         return langchain_adapter.original_as_responses(original)
-    if original_shape(original.get("invoke")) == "chat_model":  # shapes: a ChatModel's chat completion
+    if original_shape(original.get("invoke")) == "chat_model":  # a ChatModel's chat completion
         from agent_server import chat_model_adapter
 
         return chat_model_adapter.original_as_responses(original)
+    if original.get("format") != "chat_agent":
+        return original
     from agent_server import chat_agent_adapter as adapter
 
     def plain(events) -> list[dict]:

@@ -288,3 +288,13 @@ def test_a_pickled_agent_holding_state_init_does_not_set_is_an_error_naming_it(t
     report = analyze(tmp_path / "work")[1]
     [finding] = [finding for finding in report.findings if finding.code == "ANA054"]
     assert finding.severity == "error" and "few_shot_examples" in finding.message
+
+
+def test_a_chat_model_original_recorded_as_responses_is_still_compared_as_a_chat_completion():
+    """MLflow's ChatModel wrapper pops `messages` from the request, so the runner records format "responses"."""
+    from checks.smoke import original_as_responses
+
+    completion = {"choices": [{"message": {"role": "assistant", "content": "Paris"}, "index": 0}], "id": "r1"}
+    converted = original_as_responses({"format": "responses", "invoke": completion, "stream": None})
+    assert converted["invoke"]["output"][0]["content"][0]["text"] == "Paris"
+    assert [event["type"] for event in converted["stream"]] == ["response.output_item.done"]
