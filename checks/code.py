@@ -16,6 +16,7 @@ from pathlib import Path
 from checks import secrets
 from checks.code_claims import check_code_claims
 from checks.code_patterns import check_code_patterns
+from checks.code_reach import request_roots, used_classes
 from scripts.core.findings import Finding
 from checks.probe_cache import cached_probe
 from checks.request_state import request_state_findings
@@ -36,6 +37,7 @@ WORKSPACE_OUT_OF_REACH = ("cannot configure default credentials", "resolve profi
 AGENT_BASES = {"ResponsesAgent", "PythonModel"}
 CHAT_BASES = {"ChatAgent", "ChatModel"}
 CHAT_AGENT_ADAPTER = f"{PACKAGE}.chat_agent_adapter"
+CHAT_MODEL_ADAPTER = f"{PACKAGE}.chat_model_adapter"
 # Where a path written on the original machine starts: home folders, the Databricks driver's disks.
 MACHINE_PATH = re.compile(r"^(/Users/|/home/|/root/|/dbfs/|/local_disk0/|/Workspace/|/databricks/driver|[A-Za-z]:[\\/])")
 MACHINE_PATH_IN_TEXT = re.compile(r"""(?:^|[\s"'=:])(/Users/|/home/|/dbfs/|/local_disk0/|/Workspace/)[^\s"']+""")
@@ -91,7 +93,7 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
     findings += [Finding("COD010", "error", f"{app.name}/{site.path}:{site.line}",
                          f"`{site.call}` blocks the event loop under an async handler ({site.kind}, in {site.function})",
                          site.fix)
-                 for site in blocking_calls(modules)]
+                 for site in blocking_calls(modules, request_roots(modules, f"{PACKAGE}.agent"))]
     return findings
 
 
@@ -240,18 +242,14 @@ def _base_names(node: ast.ClassDef) -> set[str]:
 
 def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Finding]:
     entry = modules.get(f"{PACKAGE}.agent")
-    bases_of = {node.name: _base_names(node) for module in modules.values() for node in ast.walk(module.tree)
-                if isinstance(node, ast.ClassDef)}
-    # Wrapper mode: the instance's class and the user's classes it derives from are what serves the handlers.
-    instantiated, pending = set(), list(entry.instances.values()) if entry else []
-    while pending:
-        name = pending.pop()
-        if name not in instantiated:
-            instantiated.add(name)
-            pending.extend(bases_of.get(name, ()))
+    # Wrapper mode: the instance's class (created at module level or by a factory) and the user's classes it
+    # derives from serve the handlers; a class nothing in the app uses is left as copied (checks/code_reach.py).
+    instantiated = used_classes(modules)
     # Chat wrapper mode: the entry module's handlers reach a ChatAgent instance through the adapter.
     adapted = entry is not None and any(target == CHAT_AGENT_ADAPTER or target.startswith(f"{CHAT_AGENT_ADAPTER}.")
                                         for target in entry.aliases.values())
+    # shapes: a ChatModel's handlers go through agent_server/chat_model_adapter.py the same way.
+    adapted_model = entry is not None and any(target.startswith(CHAT_MODEL_ADAPTER) for target in entry.aliases.values())
     findings = []
     for module in modules.values():
         for node in ast.walk(module.tree):
@@ -259,7 +257,13 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
                 continue
             bases = _base_names(node)
             where = f"{app.name}/{module.path}:{node.lineno}"
-            if "ChatAgent" in bases and adapted and node.name in instantiated:
+            if "ChatModel" in bases and adapted_model and node.name in instantiated:
+                findings.append(Finding(
+                    "COD081", "info", where,
+                    f"{node.name} is a ChatModel served through agent_server/chat_model_adapter.py (Responses "
+                    f"requests → predict(context, messages, params), its chat completion → output items)",
+                    "check that predict reads no `context` and needs no sampling parameters from the request"))
+            elif "ChatAgent" in bases and adapted and node.name in instantiated:
                 findings.append(Finding(
                     "COD005", "info", where,
                     f"{node.name} is a ChatAgent served through agent_server/chat_agent_adapter.py (Responses "
@@ -267,13 +271,13 @@ def agent_class_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Fi
                     "review that its output roles map as expected: assistant text → message items, tool_calls → "
                     "function_call items, tool messages → function_call_output items, other roles' text → "
                     "assistant message items"))
-            elif bases & CHAT_BASES:
+            elif bases & CHAT_BASES and node.name in instantiated:
                 findings.append(Finding(
                     "COD005", "error", where,
                     f"{node.name} is a {sorted(bases & CHAT_BASES)[0]}: AgentServer serves only the Responses format",
                     "convert it to a ResponsesAgent (assistant content → output_text items, tool_calls → function_call "
                     "items, tool messages → function_call_output items), or write handlers that do that mapping"))
-            elif bases & AGENT_BASES and node.name not in instantiated:
+            elif bases & AGENT_BASES and node.name not in instantiated and module is entry:
                 findings.append(Finding(
                     "COD014", "error", where,
                     f"{node.name} still derives from {sorted(bases & AGENT_BASES)[0]} but no module-level instance "

@@ -18,7 +18,7 @@ ENTRY = "agent_server/agent.py"
 HANDLER_DECORATORS = {"invoke", "stream"}
 SYNC_BRIDGE = {"run_sync", "iterate_sync"}
 # Transforms that serve the agent through worker threads whatever the mode (a ChatAgent's sync class).
-THREADED_TRANSFORMS = {"chat_wrapper"}
+THREADED_TRANSFORMS = {"chat_wrapper", "langchain", "chat_model"}  # shapes: the last two
 
 
 def _decorator_name(node: ast.expr) -> str | None:

@@ -130,9 +130,32 @@ def stream_matches_invoke(payload: dict) -> dict | None:
                                rs.answer_view(rs.done_items(events), None, mode))
 
 
+def original_shape(invoke) -> str:
+    """How the original answered a `messages` request: a ChatAgent's messages, or a LangChain model's output
+    (MLflow's langchain pyfunc wraps it in a list; its messages carry a LangChain `type`)."""
+    if isinstance(invoke, list):
+        return "langchain"
+    if isinstance(invoke, dict) and "choices" in invoke:
+        return "chat_model"
+    messages = invoke.get("messages") if isinstance(invoke, dict) else None
+    if isinstance(messages, list) and any(isinstance(message, dict) and "type" in message for message in messages):
+        return "langchain"
+    return "chat_agent"
+
+
 def original_as_responses(original: dict) -> dict:
     """The original's answer in the Responses format the app speaks: a ChatAgent's answer goes through the
     adapter the migrated app serves it with (agent_server/chat_agent_adapter.py), so the two compare."""
+    # shapes: judged by the answer's shape, not the recorded format: MLflow's ChatModel wrapper pops `messages`
+    # from the request it is given, so the runner records such a request as "responses".
+    if original_shape(original.get("invoke")) == "langchain":  # MLflow's langchain pyfunc answer
+        from agent_server import langchain_adapter
+
+        return langchain_adapter.original_as_responses(original)
+    if original_shape(original.get("invoke")) == "chat_model":  # a ChatModel's chat completion
+        from agent_server import chat_model_adapter
+
+        return chat_model_adapter.original_as_responses(original)
     if original.get("format") != "chat_agent":
         return original
     from agent_server import chat_agent_adapter as adapter

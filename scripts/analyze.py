@@ -19,6 +19,8 @@ from scripts.core.findings import Finding
 from scripts.model.agent_class import agent_classes_in_code
 from scripts.model.agent_source import AgentSource, read_agent_source
 from scripts.model.agent_state import agent_state_facts
+from scripts.model.langchain_model import factory_finding, langchain_findings
+from scripts.model.pickled import pickled_agent_class, pickled_findings
 from scripts.model.files import packages_of
 from scripts.model.import_calls import COST, LAZY, model_import_calls  # patterns (issue 11)
 from scripts.model.placeholders import mlmodel_placeholders  # patterns (issue 11)
@@ -130,19 +132,18 @@ class Findings:
         self.items.append(Finding(code, severity, shown, message, fix))
 
 
-def source_findings(findings: Findings, facts: dict, source: AgentSource | None) -> None:
+def source_findings(findings: Findings, facts: dict, source: AgentSource | None, root: Path = Path(".")) -> None:
     """What the Python source and the MLmodel together say needs attention."""
     kind = facts["model_kind"]
-    if kind == "pickled":
+    if kind == "pickled":  # shapes: scripts/model/pickled.py reads the pickle's opcodes, never loads it
         in_code = agent_classes_in_code(source.code_sources) if source else []
         hint = "; code/ defines " + ", ".join(f"{found['name']} ({found['path']}:{found['line']})"
                                               for found in in_code) if in_code else ""
-        findings.add("ANA001", "error", MLMODEL,
-                     f"this is a pickled model ({PICKLED_MODEL}, no model_code_path): its agent class exists only "
-                     f"as pickled bytes, so there is no source file to migrate{hint}",
-                     "take the agent's source from code/ if the class is defined there, or ask the author for the "
-                     "Python file the model was logged from; then log it as models-from-code "
-                     "(`mlflow.pyfunc.log_model(python_model=\"agent.py\", ...)`) or put it in the app by hand")
+        pickled_findings(findings, *pickled_agent_class(root / PICKLED_MODEL, source.code_sources if source else []),
+                         hint)
+        return
+    if kind == "langchain":  # shapes: MLflow's langchain flavor (scripts/model/langchain_model.py)
+        langchain_findings(findings, facts, source)
         return
     if kind == "other":
         findings.add("ANA011", "error", MLMODEL,
@@ -168,6 +169,10 @@ def source_findings(findings: Findings, facts: dict, source: AgentSource | None)
     if source.entry.tree is None:
         return
     agent = source.agent_class
+    if agent is not None and agent.get("factory"):  # shapes: set_model(build_agent())
+        factory_finding(findings, agent)
+        if agent["found_by"] == "factory":
+            return
     if agent is None:
         findings.add("ANA003", "error", entry["path"],
                      "no agent class found: no set_model(...) names a class, and no class here derives from "
@@ -343,7 +348,9 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
     signals = source.state_signals() if source else []
     kinds = sorted({signal["signal"] for signal in signals})
     lakebase_resource = any(resource["type"] == "lakebase" for resource in facts["resources"])
-    agent = source.agent_class if source else None
+    agent = source.agent_class if source and facts["model_kind"] != "langchain" else None
+    if facts["model_kind"] == "pickled":  # shapes: the pickled instance's class, when code/ defines it
+        agent = pickled_agent_class(root / PICKLED_MODEL, source.code_sources if source else [])[0]
     request_writes, construction = agent_state_facts(source.sources, agent) if source else ([], None)
     payload = {
         "model_dir": model_dir,
@@ -382,7 +389,7 @@ def analyze_model(root: Path, model_dir: str, redownload: str = RERUN_DOWNLOAD) 
         "source_files": [item.facts() for item in source.sources] if source else [],
     }
     findings = Findings(model_dir)
-    source_findings(findings, facts, source)
+    source_findings(findings, facts, source, root)
     model_findings(findings, payload)
     pattern_findings(findings, payload, mlmodel)  # patterns (issue 11)
     return payload, findings.items

@@ -25,7 +25,7 @@ from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
-from scripts.transform import agent_class, chat_agent, handlers
+from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
 from scripts.transform import user_credentials
 from scripts.transform import per_request
 from scripts.transform.original import read_analysis
@@ -41,7 +41,7 @@ MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH)
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH, chat_model.ADAPTER_PATH)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -87,22 +87,34 @@ def _pick(name: str, taken: set[str]) -> str:
 def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
                     state: per_request.RequestStatePlan) -> tuple[EntryModule, list]:
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
-    source = read_python(original.entry, shown)
+    source = original.entry_text or read_python(original.entry, shown)  # shapes: a pickled model has none
     try:
         rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None,
                                  ModelFiles(original.root, tree))  # patterns: issue 11
     except cst.ParserSyntaxError as error:
         raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
-    location = agent_class.locate_agent(module, original.agent)
     taken = agent_class.all_names(module)
+    if original.agent.get("langchain"):  # shapes: a LangChain model from code (scripts/transform/langchain.py)
+        agent = langchain.wrap(module, taken, original.entry.name)
+        return finish_entry(original, agent, handlers.HandlerPlan(mode, agent.predict, agent.predict_stream),
+                            langchain, state, None), rewrite
+    location = agent_class.locate_agent(module, original.agent)
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     builder = handlers
-    if chat == "ChatAgent":
+    if original.agent.get("factory") and chat is None:  # shapes: set_model(build_agent())
+        agent = factory.wrap(module, location, original.agent, taken, original.artifact_keys,
+                             original.model_config is not None)
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+    elif chat == "ChatAgent":
         agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
         builder = chat_agent
+    elif chat == "ChatModel":  # shapes: converted as a ChatAgent is (scripts/transform/chat_model.py)
+        agent = chat_model.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
+        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+        builder = chat_model
     elif chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
                                  original.artifact_keys, original.model_config is not None)
@@ -119,6 +131,12 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
             if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+    return finish_entry(original, agent, plan, builder, state, location), rewrite
+
+
+def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: handlers.HandlerPlan,
+                 builder, state: per_request.RequestStatePlan, location) -> EntryModule:
+    """The module with the handlers `builder` writes for `plan` appended and their imports added."""
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
                                 plan.refuse)
@@ -133,11 +151,13 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
     for owner, name in needed:
-        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS) and name in agent.taken_names:
+        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS, *langchain.ADAPTER_FUNCTIONS,
+                    *chat_model.ADAPTER_FUNCTIONS) \
+                and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
     module = add_imports(module, needed)
-    return EntryModule(module.code, agent, plan, state), rewrite
+    return EntryModule(module.code, agent, plan, state)
 
 
 # ---------------------------------------------------------------------------------------------------- request state
@@ -149,7 +169,7 @@ def request_agent_factory(state: per_request.RequestStatePlan, agent: agent_clas
     """The factory's source when wrapper mode serves an agent whose request path writes `self.*` (else "")."""
     if state.decision != per_request.PER_REQUEST:
         return ""
-    if agent.mode != "wrapper" or agent.interface in CHAT_TASKS.values():
+    if location is None or agent.mode != "wrapper" or agent.interface in CHAT_TASKS.values():
         state.decision = per_request.REFUSED  # a ChatAgent/ChatModel is served through its own adapter
         return ""
     call = per_request.construction_call(location)
@@ -325,6 +345,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if entry.agent.mode == chat_agent.MODE:
         shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
+    elif entry.agent.mode in (langchain.MODE, chat_model.MODE):  # so do a LangChain runnable and a ChatModel
+        shipped = [SYNC_BRIDGE, langchain.ADAPTER_PATH if entry.agent.mode == langchain.MODE else chat_model.ADAPTER_PATH]
     for relative in shipped:
         if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
             files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
@@ -344,7 +366,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE)
-            in_threads = mode == "sync" or entry.agent.mode == chat_agent.MODE
+            in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE, chat_model.MODE)
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
@@ -360,6 +382,26 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
             f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
             CHAT_GUIDE))
+    elif agent.mode == chat_model.MODE:  # shapes
+        report.findings.append(Finding(
+            "COD081", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"{agent.class_name} is a ChatModel: it is kept as written, runs in worker threads, and "
+            f"{chat_model.ADAPTER_PATH} translates each Responses request into its predict(context, messages, "
+            f"params) (params carry custom_inputs only; context is None) and its chat completion back (the first "
+            f"choice's text → a message item, tool_calls → function_call items)"
+            + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished "
+               "items"),
+            "check that predict reads no `context` (it got artifacts in load_context) and needs no sampling "
+            "parameters from the request; tell its clients to send {\"input\": [...]} instead of "
+            "{\"messages\": [...]}"))
+    elif agent.mode == langchain.MODE:  # shapes
+        report.findings.append(Finding(
+            "COD080", "warning", f"{app_name}/{ENTRY_PATH}",
+            f"a LangChain model: the runnable `{agent.class_name}` is served through {langchain.ADAPTER_PATH} "
+            f"(input items → {{\"messages\": [...]}} plus custom_inputs as top-level keys; the last AI message → "
+            f"one message item; streams through the runnable's stream), in worker threads",
+            "review that the runnable's output holds its answer as the last AI message (other state keys are not "
+            "returned), and tell its clients to send {\"input\": [...]} instead of {\"messages\": [...]}"))
     elif agent.mode == chat_agent.MODE:
         report.findings.append(Finding(
             "COD005", "warning", f"{app_name}/{ENTRY_PATH}",

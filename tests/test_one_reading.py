@@ -72,10 +72,15 @@ def test_analyze_and_code_name_the_same_class_entry_and_handlers(model, mode, tm
             item["syntax_error"] for item in analysis["source_files"]) or "already uses the name" in str(refused)
         assert refused.code in ("COD001", "COD002", "COD021"), refused
         return
-    assert agent is not None
     payload = report.payload
+    if analysis["model_kind"] == "langchain":  # no class: the runnable set_model registers (shapes)
+        assert agent is None and payload["transform"] == "langchain"
+        assert payload["agent_class"] == analysis["set_model_calls"][-1]["target"]
+        return
+    assert agent is not None
     assert payload["agent_class"] == agent["name"]
-    assert payload["entry_source"] == f"original_mlflow_model/{analysis['entry_file']['path']}"
+    entry = analysis["entry_file"]["path"] if analysis["entry_file"] else "python_model.pkl"  # pickled (shapes)
+    assert payload["entry_source"] == f"original_mlflow_model/{entry}"
     present = {name for name, method in agent["methods"].items()
                if name in ("predict", "predict_stream") and method["present"]}
     served = set(payload["served_methods"])
@@ -89,14 +94,15 @@ def test_analyze_and_code_name_the_same_class_entry_and_handlers(model, mode, tm
 
 
 def test_the_leaf_class_is_migrated_not_its_base(tmp_path):
-    """Base(ResponsesAgent) then Leaf(Base) and a set_model of a factory: both steps take Leaf."""
+    """Base(ResponsesAgent) then Leaf(Base) and a set_model of a factory: both steps take Leaf, built by the factory."""
     workdir, analysis = analyzed_workdir(tmp_path, TESTS / "fixtures" / "agents" / "base_leaf")
     assert analysis["agent_class"]["name"] == "Leaf"
     report = migrate_code(workdir, None, "sync", force=False)
     assert report.payload["agent_class"] == "Leaf"
     assert report.payload["transform"] == "wrapper"  # Leaf derives from Base: an inheritance chain
     entry = (workdir / APP / "agent_server" / "agent.py").read_text()
-    assert "AGENT = Leaf()" in entry and "mlflow.models.set_model(" not in entry
+    # The factory set_model registered builds the agent, as it did on Model Serving (ANA050).
+    assert "AGENT = make_agent()" in entry and "mlflow.models.set_model(" not in entry
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scripts.model import scans
 from scripts.model.agent_class import (AgentClassSearch, ClassIndex, describe_agent_class, find_agent_class)
+from scripts.model.agent_factory import factory_agent, factory_facts, find_factory
 from scripts.model.blocking import ASYNC_EQUIVALENT, kind_of, parsed_module
 from scripts.model.files import CODE_DIR, code_files
 from scripts.model.imports import local_imports, module_name
@@ -143,4 +144,16 @@ def read_agent_source(root: Path, entry_path: str | None) -> AgentSource:
         return AgentSource(entry, code_sources, other_paths, None, None)
     index = ClassIndex(entry, code_sources)
     search = find_agent_class(index)
-    return AgentSource(entry, code_sources, other_paths, search, describe_agent_class(index, search))
+    found = find_factory(index, search.set_model)
+    if found is None:
+        return AgentSource(entry, code_sources, other_paths, search, describe_agent_class(index, search))
+    # set_model registers what a factory returns: the class it returns (or the one found by its base) is
+    # described, and the factory call is kept with it, so the code step builds the agent the same way.
+    factory, returned = found
+    if returned is not None:
+        search = AgentClassSearch(returned, "set_model", search.set_model, [returned.node.name])
+    if search.site is None:
+        return AgentSource(entry, code_sources, other_paths, search, factory_agent(factory, entry))
+    agent = describe_agent_class(index, search)
+    agent["factory"] = factory_facts(factory)
+    return AgentSource(entry, code_sources, other_paths, search, agent)

@@ -71,9 +71,16 @@ def pyfunc_flavor(mlmodel: dict) -> dict:
     return flavor if isinstance(flavor, dict) else {}
 
 
+LANGCHAIN = "langchain"
+
+
 def model_kind(mlmodel: dict) -> str:
-    """models-from-code (a source file), pickled (a cloudpickled PythonModel) or other (another flavor's loader)."""
+    """models-from-code (a source file), pickled (a cloudpickled PythonModel), langchain (MLflow's langchain
+    flavor: `lc_model`, from code when model_code_path is set) or other (another flavor's loader)."""
     flavor = pyfunc_flavor(mlmodel)
+    flavors = mlmodel.get("flavors") if isinstance(mlmodel.get("flavors"), dict) else {}
+    if LANGCHAIN in flavors or flavor.get("loader_module") == "mlflow.langchain":
+        return LANGCHAIN
     if flavor.get("model_code_path") or flavor.get("loader_module") == CODE_MODEL_LOADER:
         return "models-from-code"
     if flavor.get("python_model"):

@@ -387,7 +387,10 @@ def extract(module: cst.Module, location: AgentLocation, asynchronous: bool) -> 
     for statement in module.body:
         if id(statement) not in skip:
             statement.visit(instance_uses)
-    if instance_uses.problems or instance_uses.assigns:
+    # Only what concerns the instance: super() or `del` in another class of the module is that class's business.
+    instance = location.instance_name or "\0"
+    if [problem for problem in instance_uses.problems if f"`{instance}`" in problem or f" {instance}." in problem] \
+            or instance_uses.assigns:
         raise NotExtractable(f"the module uses the instance {location.instance_name} as a value")
 
     for name, method in methods.items():
@@ -596,9 +599,10 @@ def _rename_target(small, name: str):
 
 
 def wrap(module: cst.Module, location: AgentLocation, reason: str, taken: set[str],
-         artifact_paths: dict[str, str], model_config: bool = False) -> AgentModule:
+         artifact_paths: dict[str, str], model_config: bool = False, create: str | None = None) -> AgentModule:
     """Keep the class; one module-level instance, loaded with its artifacts (and the logged model config,
-    which the code step writes to agent_server/model_config.yml), serves every request."""
+    which the code step writes to agent_server/model_config.yml), serves every request. `create` is the
+    expression that builds it when set_model registered a factory's result (`build_agent()`)."""
     instance = location.instance_name or _pick("AGENT", taken)
     artifacts = ", ".join(f'"{key}": str(Path(__file__).parent / "artifacts" / "{path}")'
                           for key, path in sorted(artifact_paths.items()))
@@ -608,7 +612,7 @@ def wrap(module: cst.Module, location: AgentLocation, reason: str, taken: set[st
         f"{instance}.load_context(PythonModelContext(artifacts={{{artifacts}}}, model_config={config}))\n")
     load = load.with_changes(leading_lines=[cst.EmptyLine(comment=cst.Comment(
         "# Model Serving called load_context once after loading the model; the app does it at import."))])
-    create = cst.parse_statement(f"{instance} = {location.class_name}()\n")
+    create = cst.parse_statement(f"{instance} = {create or location.class_name + '()'}\n")
     new_body: list[cst.BaseStatement] = []
     placed = False
     for statement in module.body:

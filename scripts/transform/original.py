@@ -21,6 +21,7 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, mlmodel_facts, model_config, read_mlmodel
 from scripts.transform.modules import ARTIFACTS_DIR
+from scripts.transform import pickled as pickled_model
 
 ANALYZE = "analyze"
 REDOWNLOAD = ("download the model again: `migrate download --force` with the same --endpoint (or --model-uri) "
@@ -35,6 +36,7 @@ class OriginalModel:
     artifact_keys: dict[str, str]  # MLmodel artifacts key → path under artifacts/
     model_config: dict | None  # MLmodel python_function.config: what `log_model(model_config=...)` stored
     agent: dict  # analyze.json's agent_class: name, base, base_chain, found_by, methods
+    entry_text: str | None = None  # a pickled model's entry module, written here (scripts/transform/pickled.py)
 
 
 def analysis_path(layout: MigrationLayout) -> Path:
@@ -76,7 +78,9 @@ def read_original(layout: MigrationLayout) -> OriginalModel:
         raise MigrateError(f"{layout.relative(root / MLMODEL)} changed since `migrate analyze` read it",
                            f"run `migrate analyze --workdir {layout.workdir}` again", code="COD020")
     entry_facts = payload["entry_file"]
-    if payload["model_kind"] != "models-from-code" or entry_facts is None:
+    if payload["model_kind"] == "pickled" and (payload["agent_class"] or {}).get("pickle"):
+        return pickled_model.original_model(layout, root, payload, model_config(mlmodel))  # shapes
+    if payload["model_kind"] not in ("models-from-code", "langchain") or entry_facts is None:
         pickled = payload["model_kind"] == "pickled"
         raise MigrateError(
             "the model was not logged from code (MLmodel has no python_function.model_code_path"
@@ -99,6 +103,8 @@ def read_original(layout: MigrationLayout) -> OriginalModel:
                                f"fix {item['path']} in the original source and log the model again (analyze lists "
                                "it as ANA009); the code step cannot rewrite a file it cannot parse", code="COD021")
     agent = payload["agent_class"]
+    if payload["model_kind"] == "langchain":  # shapes: the runnable set_model registers (ANA051)
+        agent = {"name": "runnable", "langchain": True}
     if agent is None:
         raise MigrateError(
             f"no agent class in {entry.name}: `migrate analyze` found no `mlflow.models.set_model(...)` naming one "
