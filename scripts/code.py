@@ -11,8 +11,10 @@ earlier run are not overwritten without `--force`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
-from scripts.transform import user_credentials
+from scripts.transform import entry_segments, user_credentials
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
@@ -82,13 +84,45 @@ def _pick(name: str, taken: set[str]) -> str:
 def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple[EntryModule, list]:
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
     source = read_python(original.entry, shown)
+    # A large file: only the statements a transform may change are parsed (scripts/transform/entry_segments.py).
+    segments = entry_segments.segment(source, {original.agent["name"]})
+    if segments is not None:
+        print(f"{shown} is {len(source) / 1e6:.1f} MB: transforming the statements that may change, "
+              f"{segments.text.count(chr(10)) - sum(text.count(chr(10)) for text in segments.hidden)} of "
+              f"{source.count(chr(10))} lines", file=sys.stderr, flush=True)
+        transformed = _transform_source(original, tree, mode, segments.text, shown, segments)
+        code = segments.restore(transformed[0].code) if transformed else None
+        if code is not None:
+            transformed[0].code = code
+            return transformed[0], _with_original_lines(transformed[1], segments)
+    return _transform_source(original, tree, mode, source, shown, None)
+
+
+def _with_original_lines(rewrite, segments: entry_segments.EntrySegments):
+    """The rewrite's sites (every list of records with a `line`) at their lines in the original file."""
+    changes = {}
+    for item in dataclasses.fields(rewrite):
+        value = getattr(rewrite, item.name)
+        if isinstance(value, list) and value and all(dataclasses.is_dataclass(site) and hasattr(site, "line")
+                                                     for site in value):
+            changes[item.name] = [dataclasses.replace(site, line=segments.original_line(site.line)) for site in value]
+    return dataclasses.replace(rewrite, **changes)
+
+
+def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source: str, shown: str,
+                      segments: entry_segments.EntrySegments | None) -> tuple[EntryModule, list] | None:
+    """The entry module rewritten with its handlers; None when the hidden statements of `segments` use the
+    agent's instance (then the whole file is transformed)."""
     try:
         rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None)
     except cst.ParserSyntaxError as error:
         raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
     location = agent_class.locate_agent(module, original.agent)
-    taken = agent_class.all_names(module)
+    hidden = (segments.names, segments.bindings) if segments else (set(), set())
+    if location.instance_name and location.instance_name in hidden[0]:
+        return None
+    taken = agent_class.all_names(module) | hidden[0]
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     builder = handlers
@@ -103,7 +137,7 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
         plan = handlers.HandlerPlan(mode, None, None, refuse=f"{location.class_name} is a {chat}: {CHAT_GUIDE}")
     else:
         try:
-            agent = agent_class.extract(module, location, asynchronous=mode == "async")
+            agent = agent_class.extract(module, location, asynchronous=mode == "async", hidden=hidden)
         except agent_class.NotExtractable as reason:
             agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
                                      original.model_config is not None)
