@@ -27,7 +27,7 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report, write_report
 from scripts.transform import agent_class, chat_agent, handlers
-from scripts.transform import entry_segments, user_credentials
+from scripts.transform import async_native, entry_segments, user_credentials
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
 from scripts.transform.original import OriginalModel, read_original, read_python, syntax_error
@@ -39,7 +39,8 @@ MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH)
+LOOP_BRIDGE = f"{APP_PACKAGE}/loop_bridge.py"
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, LOOP_BRIDGE)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -144,9 +145,10 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
             if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+        plan = _async_native_plan(plan, agent, location) or plan  # async
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
-                                plan.refuse)
+                                plan.refuse, plan.native_async)
     text = agent.module.code.rstrip("\n") + "\n" + builder.handler_source(plan)
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
@@ -156,6 +158,19 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
     module = add_imports(module, needed)
     return EntryModule(module.code, agent, plan), rewrite
+
+
+def _async_native_plan(plan: handlers.HandlerPlan, agent: agent_class.AgentModule,
+                       location: agent_class.AgentLocation) -> handlers.HandlerPlan | None:
+    """Handlers that call the kept class's own async methods (scripts/transform/async_native.py), if it has them."""
+    twins = async_native.async_twins(location.class_node)
+    if agent.mode != "wrapper" or not twins or not agent.predict:
+        return None
+    instance = agent.predict.rpartition(".")[0]
+    agent.async_methods = twins
+    return handlers.HandlerPlan(plan.mode, f"{instance}.{twins['predict']}" if "predict" in twins else None,
+                                f"{instance}.{twins['predict_stream']}" if "predict_stream" in twins else None,
+                                native_async=True)
 
 
 # Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
@@ -181,6 +196,28 @@ def served_methods(plan: handlers.HandlerPlan) -> list[str]:
     if plan.predict and not (plan.mode == "async" and plan.predict_stream):
         served.insert(0, "predict")
     return served
+
+
+def async_native_findings(app_name: str, entry: EntryModule) -> list[Finding]:
+    """COD100: the handlers call the agent's own async methods; COD101: a kept sync predict runs in a thread."""
+    plan, agent, where = entry.plan, entry.agent, f"{app_name}/{ENTRY_PATH}"
+    if plan.refuse is not None or agent.mode != "wrapper":
+        return []
+    if plan.native_async:
+        called = ", ".join(f"{method} → {twin}" for method, twin in sorted(agent.async_methods.items()))
+        how = ("awaited on the server's event loop (`await`, `async for`)" if plan.mode == "async" else
+               "run on one background event loop shared by all requests (agent_server/loop_bridge.py)")
+        return [Finding("COD100", "info", where,
+                        f"{agent.class_name} is async-native: the handlers call its async methods ({called}), {how}, "
+                        f"instead of the sync wrappers that started an event loop per call",
+                        "nothing to do; the sync wrappers stay on the class for Model Serving and are not called")]
+    if plan.mode == "async" and plan.predict and not plan.predict_stream:
+        return [Finding("COD101", "info", where,
+                        f"{agent.class_name}.predict is sync: the handlers run it in a worker thread "
+                        f"(`asyncio.to_thread`, request context copied), so it never blocks the event loop",
+                        f"to serve it on the loop, write `async def predict` (or an `apredict`) with async calls, "
+                        f"then run `migrate code --mode async --force` again")]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------- files
@@ -281,6 +318,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
+    if mode == "sync" and entry.plan.native_async:
+        shipped = [SYNC_BRIDGE, LOOP_BRIDGE]  # async-native agent: its coroutines on one background loop
     if entry.agent.mode == chat_agent.MODE:
         shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
     for relative in shipped:
@@ -362,7 +401,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "nothing to do"))
     # Async invoke collects the stream (handlers.handler_source): the class's own predict is not called, in
     # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
-    if mode == "async" and entry.plan.refuse is None and (
+    report.findings += async_native_findings(app_name, entry)  # async
+    if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
             (agent.mode == "extract" and "predict_stream" in agent.functions and entry.plan.predict is None)
             or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
         report.findings.append(Finding(

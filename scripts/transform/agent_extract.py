@@ -17,6 +17,7 @@ from scripts.transform.agent_names import (ReferencedNames, free_names, local_na
                                            pick)
 from scripts.transform.agent_rewrite import (NameRenamer, Rewriter, drop_first_param, make_async, rename_target,
                                              with_global, with_leading, without_param)
+from scripts.transform.async_native import async_twins
 from scripts.transform.location import AgentLocation
 from scripts.transform.agent_safety import SETUP_METHODS, Method, NotExtractable
 
@@ -158,6 +159,10 @@ def extract(module: cst.Module, location: AgentLocation, asynchronous: bool,
         raise NotExtractable(f"{location.class_name} derives from {', '.join(location.chain)} (an inheritance chain)")
     if location.interface != "ResponsesAgent":
         raise NotExtractable(f"{location.class_name} is a {location.interface}, not a ResponsesAgent")
+    twins = async_twins(node)
+    if twins:
+        raise NotExtractable(f"{location.class_name} is async-native ({', '.join(sorted(set(twins.values())))}): "
+                             f"the handlers call its async methods on the instance")
     methods, attributes = safety.class_members(node, location.class_name)
     skip = {id(node), id(location.instance_statement)} | {id(statement) for statement in location.set_model_statements}
     safety.check_module_uses(module, location, skip)

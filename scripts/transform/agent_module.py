@@ -39,3 +39,4 @@ class AgentModule:
     params_kept: list[str] = field(default_factory=list)
     state: dict[str, str] = field(default_factory=dict)  # self.x → module name
     functions: dict[str, str] = field(default_factory=dict)  # method → module function
+    async_methods: dict[str, str] = field(default_factory=dict)  # predict → apredict when async-native
