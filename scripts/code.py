@@ -89,7 +89,7 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str) -> tuple
     segments = entry_segments.segment(source, {original.agent["name"]})
     if segments is not None:
         print(f"{shown} is {len(source) / 1e6:.1f} MB: transforming the statements that may change, "
-              f"{segments.text.count(chr(10)) - sum(text.count(chr(10)) for text in segments.hidden)} of "
+              f"{segments.text.count(chr(10)) - len(segments.hidden)} of "
               f"{source.count(chr(10))} lines", file=sys.stderr, flush=True)
         transformed = _transform_source(original, tree, mode, segments.text, shown, segments)
         code = segments.restore(transformed[0].code) if transformed else None
@@ -340,7 +340,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     try:
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
-            modules = parse_app_modules(staged, APP_PACKAGE)
+            modules = parse_app_modules(staged, APP_PACKAGE, lazy=True)  # a large agent: only what is reached
             in_threads = mode == "sync" or entry.agent.mode == chat_agent.MODE
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there

@@ -591,3 +591,25 @@ def test_a_kept_sync_predict_runs_in_a_thread_in_async_mode(tmp_path):
     assert report.payload["transform"] == "wrapper"
     assert "return await asyncio.to_thread(AGENT.predict, request)" in code
     assert "COD101" in {finding.code for finding in report.findings}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_async_native_agent_answers_like_the_original(tmp_path, mode, standin_workspace):
+    """Migrated in each mode and smoke-tested against the original: same answer, streamed tokens and
+    custom_outputs (which invoke's apredict returns), with no loop started per request."""
+    from tests.conftest import run_migrate
+    from tests.test_smoke import smoke_migrated
+
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "async_native", workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    env = standin_workspace.environ()
+    for argv in (["analyze"], ["scaffold", "--app-name", APP], ["code", "--mode", mode]):
+        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    completed, report = smoke_migrated(workdir, workdir / APP, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert report["payload"]["parity"]["status"] == "ran" and report["payload"]["comparison"] == "exact"
+    answer = json.loads(json.dumps(report["payload"]))
+    assert '"engine": "async"' in json.dumps(answer) and '"session": "s-1"' in json.dumps(answer)
