@@ -16,7 +16,9 @@ from scripts.core.layout import MigrationLayout
 
 ENTRY = "agent_server/agent.py"
 HANDLER_DECORATORS = {"invoke", "stream"}
-SYNC_BRIDGE = {"run_sync", "iterate_sync"}
+# Sync mode runs the agent off the server loop: worker threads, or (an async-native agent) the shared background
+# loop of agent_server/loop_bridge.py.
+SYNC_BRIDGE = {"run_sync", "iterate_sync", "run_async", "iterate_async"}
 # Transforms that serve the agent through worker threads whatever the mode (a ChatAgent's sync class).
 THREADED_TRANSFORMS = {"chat_wrapper", "langchain", "chat_model"}  # shapes: the last two
 

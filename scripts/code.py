@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import hashlib
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
 from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
-from scripts.transform import user_credentials
+from scripts.transform import async_native, entry_segments, user_credentials
 from scripts.transform import per_request
 from scripts.transform.original import read_analysis
 from scripts.transform.added_imports import add_imports
@@ -41,7 +42,8 @@ MODES = ("sync", "async")
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH, chat_model.ADAPTER_PATH)
+LOOP_BRIDGE = f"{APP_PACKAGE}/loop_bridge.py"
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH, chat_model.ADAPTER_PATH, LOOP_BRIDGE)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -88,18 +90,52 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
                     state: per_request.RequestStatePlan) -> tuple[EntryModule, list]:
     shown = f"{ORIGINAL_DIR}/{original.entry.name}"
     source = original.entry_text or read_python(original.entry, shown)  # shapes: a pickled model has none
+    # A large file: only the statements a transform may change are parsed (scripts/transform/entry_segments.py).
+    segments = None if original.agent.get("langchain") or not original.agent.get("name") else \
+        entry_segments.segment(source, {original.agent["name"]})
+    if segments is not None:
+        print(f"{shown} is {len(source) / 1e6:.1f} MB: transforming the statements that may change, "
+              f"{segments.text.count(chr(10)) - len(segments.hidden)} of "
+              f"{source.count(chr(10))} lines", file=sys.stderr, flush=True)
+        transformed = _transform_source(original, tree, mode, segments.text, shown, segments, state)
+        code = segments.restore(transformed[0].code) if transformed else None
+        if code is not None:
+            transformed[0].code = code
+            return transformed[0], _with_original_lines(transformed[1], segments)
+    return _transform_source(original, tree, mode, source, shown, None, state)
+
+
+def _with_original_lines(rewrite, segments: entry_segments.EntrySegments):
+    """The rewrite's sites (every list of records with a `line`) at their lines in the original file."""
+    changes = {}
+    for item in dataclasses.fields(rewrite):
+        value = getattr(rewrite, item.name)
+        if isinstance(value, list) and value and all(dataclasses.is_dataclass(site) and hasattr(site, "line")
+                                                     for site in value):
+            changes[item.name] = [dataclasses.replace(site, line=segments.original_line(site.line)) for site in value]
+    return dataclasses.replace(rewrite, **changes)
+
+
+def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source: str, shown: str,
+                      segments: entry_segments.EntrySegments | None,
+                      state: per_request.RequestStatePlan) -> tuple[EntryModule, list] | None:
+    """The entry module rewritten with its handlers; None when the hidden statements of `segments` use the
+    agent's instance (then the whole file is transformed)."""
     try:
         rewrite = rewrite_module(source, tree, original.artifact_keys, ENTRY_PATH, original.model_config is not None,
                                  ModelFiles(original.root, tree))  # patterns: issue 11
     except cst.ParserSyntaxError as error:
         raise syntax_error(error, shown) from error
     module = cst.parse_module(rewrite.code)
-    taken = agent_class.all_names(module)
+    hidden = (segments.names, segments.bindings) if segments else (set(), set())
+    taken = agent_class.all_names(module) | hidden[0]
     if original.agent.get("langchain"):  # shapes: a LangChain model from code (scripts/transform/langchain.py)
         agent = langchain.wrap(module, taken, original.entry.name)
         return finish_entry(original, agent, handlers.HandlerPlan(mode, agent.predict, agent.predict_stream),
                             langchain, state, None), rewrite
     location = agent_class.locate_agent(module, original.agent)
+    if location.instance_name and location.instance_name in hidden[0]:
+        return None
     chat = CHAT_TASKS.get(original.task or "") or (
         location.interface if location.interface in ("ChatAgent", "ChatModel") else None)
     builder = handlers
@@ -124,13 +160,14 @@ def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
         try:
             if state.instance_writes:  # request state: extracted, `self.x` would become one global for all
                 raise agent_class.NotExtractable(per_request.extraction_refused(state))
-            agent = agent_class.extract(module, location, asynchronous=mode == "async")
+            agent = agent_class.extract(module, location, asynchronous=mode == "async", hidden=hidden)
         except agent_class.NotExtractable as reason:
             agent = agent_class.wrap(module, location, str(reason), taken, original.artifact_keys,
                                      original.model_config is not None)
             if not agent_class.defines_method(location, "predict_stream"):
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
+        plan = _async_native_plan(plan, agent, location) or plan  # async
     return finish_entry(original, agent, plan, builder, state, location), rewrite
 
 
@@ -139,7 +176,7 @@ def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: 
     """The module with the handlers `builder` writes for `plan` appended and their imports added."""
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
                                 _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
-                                plan.refuse)
+                                plan.refuse, plan.native_async)
     factory = request_agent_factory(state, agent, location, original)  # request state
     if state.factory:
         plan = dataclasses.replace(plan, predict=per_request.served_by_request_agent(plan.predict),
@@ -216,6 +253,19 @@ def request_state_findings(app_name: str, entry: EntryModule) -> list[Finding]:
     return findings
 
 
+def _async_native_plan(plan: handlers.HandlerPlan, agent: agent_class.AgentModule,
+                       location: agent_class.AgentLocation) -> handlers.HandlerPlan | None:
+    """Handlers that call the kept class's own async methods (scripts/transform/async_native.py), if it has them."""
+    twins = async_native.async_twins(location.class_node)
+    if agent.mode != "wrapper" or not twins or not agent.predict:
+        return None
+    instance = agent.predict.rpartition(".")[0]
+    agent.async_methods = twins
+    return handlers.HandlerPlan(plan.mode, f"{instance}.{twins['predict']}" if "predict" in twins else None,
+                                f"{instance}.{twins['predict_stream']}" if "predict_stream" in twins else None,
+                                native_async=True)
+
+
 # Calls that start or nest an event loop; files without these words are not parsed again in sync mode.
 LOOP_WORDS = (b"asyncio", b"run_until_complete", b"nest_asyncio")
 
@@ -239,6 +289,28 @@ def served_methods(plan: handlers.HandlerPlan) -> list[str]:
     if plan.predict and not (plan.mode == "async" and plan.predict_stream):
         served.insert(0, "predict")
     return served
+
+
+def async_native_findings(app_name: str, entry: EntryModule) -> list[Finding]:
+    """COD100: the handlers call the agent's own async methods; COD101: a kept sync predict runs in a thread."""
+    plan, agent, where = entry.plan, entry.agent, f"{app_name}/{ENTRY_PATH}"
+    if plan.refuse is not None or agent.mode != "wrapper":
+        return []
+    if plan.native_async:
+        called = ", ".join(f"{method} → {twin}" for method, twin in sorted(agent.async_methods.items()))
+        how = ("awaited on the server's event loop (`await`, `async for`)" if plan.mode == "async" else
+               "run on one background event loop shared by all requests (agent_server/loop_bridge.py)")
+        return [Finding("COD100", "info", where,
+                        f"{agent.class_name} is async-native: the handlers call its async methods ({called}), {how}, "
+                        f"instead of the sync wrappers that started an event loop per call",
+                        "nothing to do; the sync wrappers stay on the class for Model Serving and are not called")]
+    if plan.mode == "async" and plan.predict and not plan.predict_stream:
+        return [Finding("COD101", "info", where,
+                        f"{agent.class_name}.predict is sync: the handlers run it in a worker thread "
+                        f"(`asyncio.to_thread`, request context copied), so it never blocks the event loop",
+                        f"to serve it on the loop, write `async def predict` (or an `apredict`) with async calls, "
+                        f"then run `migrate code --mode async --force` again")]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------- files
@@ -343,6 +415,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     name_sites = patterns.add_original_names(files, sources, tree, ENTRY_PATH, original.root)  # patterns: issue 11
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
+    if mode == "sync" and entry.plan.native_async:
+        shipped = [SYNC_BRIDGE, LOOP_BRIDGE]  # async-native agent: its coroutines on one background loop
     if entry.agent.mode == chat_agent.MODE:
         shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
     elif entry.agent.mode in (langchain.MODE, chat_model.MODE):  # so do a LangChain runnable and a ChatModel
@@ -365,7 +439,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     try:
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
-            modules = parse_app_modules(staged, APP_PACKAGE)
+            modules = parse_app_modules(staged, APP_PACKAGE, lazy=True)  # a large agent: only what is reached
             in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE, chat_model.MODE)
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
@@ -447,7 +521,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "nothing to do"))
     # Async invoke collects the stream (handlers.handler_source): the class's own predict is not called, in
     # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
-    if mode == "async" and entry.plan.refuse is None and (
+    report.findings += async_native_findings(app_name, entry)  # async
+    if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
             (agent.mode == "extract" and "predict_stream" in agent.functions and entry.plan.predict is None)
             or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
         report.findings.append(Finding(

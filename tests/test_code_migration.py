@@ -516,3 +516,100 @@ def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, the_se
     assert [item["type"] for item in done] == ["function_call", "function_call_output", "message"]
     assert len(deltas) > 1 and {delta["item_id"] for delta in deltas} == {done[2]["id"]}
     assert "".join(delta["delta"] for delta in deltas) == done[2]["content"][0]["text"] == text["content"][0]["text"]
+
+
+# ---------------------------------------------------------------------------------------------------- event loops (async)
+
+LOOP_MISUSE = {
+    "asyncio.run": "import asyncio\n", "loop.run_until_complete": "import asyncio\n",
+    "nest_asyncio.apply": "import asyncio\nimport nest_asyncio\n", "asyncio.get_event_loop": "import asyncio\n",
+}
+
+
+def loop_misuse_agent(tmp_path: Path, call: str) -> Path:
+    """stream_agent with `call` in a helper method its predict_stream calls (the misuse one call away)."""
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "stream_agent", workdir / "original_mlflow_model")
+    agent = workdir / "original_mlflow_model" / "agent.py"
+    statement = {"asyncio.run": "asyncio.run(asyncio.sleep(0))",
+                 "loop.run_until_complete": "loop = asyncio.new_event_loop()\n        loop.run_until_complete(asyncio.sleep(0))",
+                 "nest_asyncio.apply": "nest_asyncio.apply()",
+                 "asyncio.get_event_loop": "asyncio.get_event_loop()"}[call]
+    text = LOOP_MISUSE[call] + agent.read_text()
+    text = text.replace("    def predict_stream(\n", f"    def warm_up(self):\n        {statement}\n\n    def predict_stream(\n")
+    text = text.replace("        item_id = str(uuid4())\n", "        item_id = str(uuid4())\n        self.warm_up()\n")
+    agent.write_text(text)
+    (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))
+    scaffold(workdir, APP, force=False)
+    return workdir
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("call", list(LOOP_MISUSE))
+def test_starting_or_nesting_an_event_loop_on_the_request_path_is_an_error(tmp_path, call, mode):
+    workdir = loop_misuse_agent(tmp_path, call)
+    report = migrate_code(workdir, None, mode, force=False)
+    errors = [finding for finding in report.findings if finding.code == "COD022"]
+    assert len(errors) == 1 and errors[0].severity == "error", report.findings
+    assert call.split(".")[-1] in errors[0].message and "warm_up" in errors[0].message
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_async_native_agent_is_served_by_its_async_methods(tmp_path, mode):
+    """Its sync wrappers (asyncio.run, a loop per stream) are never called: no COD022, no loop per request."""
+    _, app, report = migrated(tmp_path, "async_native", mode)
+    code = (app / "agent_server" / "agent.py").read_text()
+    assert [finding.code for finding in report.findings] == ["COD004", "COD100"]
+    assert report.payload["blocking_calls"] == []
+    if mode == "async":
+        assert "return await AGENT.apredict(request)" in code
+        assert "async for event in AGENT.apredict_stream(request):" in code
+        assert not (app / "agent_server" / "loop_bridge.py").exists()
+    else:
+        assert "return await run_async(AGENT.apredict, request)" in code
+        assert "async for event in iterate_async(AGENT.apredict_stream, request):" in code
+        assert (app / "agent_server" / "loop_bridge.py").is_file()
+    handlers = code[code.index("@invoke()"):]
+    assert "AGENT.predict(" not in handlers and "AGENT.predict_stream(" not in handlers
+    assert [finding for finding in static_check(app) if finding.severity == "error"] == []
+
+
+def test_a_kept_sync_predict_runs_in_a_thread_in_async_mode(tmp_path):
+    """A predict-only class kept in wrapper mode: its sync predict never runs on the event loop."""
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "class_client", workdir / "original_mlflow_model")
+    agent = workdir / "original_mlflow_model" / "agent.py"
+    text = agent.read_text()
+    agent.write_text(text[:text.index("    def predict_stream(")] + text[text.index("\n\nagent = "):]
+                     .replace("agent = ClassClientAgent()", "agent = ClassClientAgent(); agent.extra = 1"))
+    (workdir / "migration" / "source").mkdir(parents=True)
+    write_report(*analyze(workdir))
+    scaffold(workdir, APP, force=False)
+    report = migrate_code(workdir, None, "async", force=False)
+    code = (workdir / APP / "agent_server" / "agent.py").read_text()
+    assert report.payload["transform"] == "wrapper"
+    assert "return await asyncio.to_thread(AGENT.predict, request)" in code
+    assert "COD101" in {finding.code for finding in report.findings}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_async_native_agent_answers_like_the_original(tmp_path, mode, standin_workspace):
+    """Migrated in each mode and smoke-tested against the original: same answer, streamed tokens and
+    custom_outputs (which invoke's apredict returns), with no loop started per request."""
+    from tests.conftest import run_migrate
+    from tests.test_smoke import smoke_migrated
+
+    workdir = tmp_path / "work"
+    shutil.copytree(CORPUS / "async_native", workdir / "original_mlflow_model")
+    (workdir / "migration" / "source").mkdir(parents=True)
+    env = standin_workspace.environ()
+    for argv in (["analyze"], ["scaffold", "--app-name", APP], ["code", "--mode", mode]):
+        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    completed, report = smoke_migrated(workdir, workdir / APP, env)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert report["payload"]["parity"]["status"] == "ran" and report["payload"]["comparison"] == "exact"
+    answer = json.loads(json.dumps(report["payload"]))
+    assert '"engine": "async"' in json.dumps(answer) and '"session": "s-1"' in json.dumps(answer)

@@ -96,8 +96,62 @@ def per_request_instances(tree: ast.Module, functions: dict[str, ast.AST], insta
     return found
 
 
-def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[str, ParsedModule]:
-    """Every module under `package_dir` (the app's agent_server/, or a staging copy of it), by dotted name."""
+class LazyFunctions(dict):
+    """Function name → node, where a large file's plain functions stay text until the search reaches them."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if isinstance(value, tuple):  # (source text, lines before it): parsed on first use
+            tree = ast.parse(value[0])
+            ast.increment_lineno(tree, value[1])
+            value = tree.body[0]
+            super().__setitem__(key, value)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def items(self):
+        return [(key, self[key]) for key in self]
+
+    def values(self):
+        return [self[key] for key in self]
+
+
+LARGE_MODULE = 200_000  # bytes: above this the code step parses a module's plain functions only when reached
+# A function holding one of these words changes what other calls mean (imports, sync clients): parse it.
+EAGER_WORDS = ("import", "Client", "Session", "global")
+
+
+def _parsed_large(source: str, name: str, path: str, is_package: bool) -> ParsedModule | None:
+    """A large module parsed one top-level statement at a time; plain functions kept as text (LazyFunctions)."""
+    from scripts.transform.entry_segments import NotCut, top_level_statements
+
+    kept: list[ast.stmt] = []
+    lazy: dict[str, tuple[str, int]] = {}
+    line = 0
+    try:
+        for text, tree in top_level_statements(source):
+            node = tree.body[0] if len(tree.body) == 1 else None
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not any(
+                    word in text for word in EAGER_WORDS):
+                lazy[node.name] = (text, line)
+            else:
+                ast.increment_lineno(tree, line)
+                kept.extend(tree.body)
+            line += text.count("\n")
+    except NotCut:
+        return None
+    module = parsed_module(ast.Module(body=kept, type_ignores=[]), name, path, is_package)
+    functions = LazyFunctions(lazy)
+    functions.update(module.functions)
+    module.functions = functions
+    return module
+
+
+def parse_app_modules(package_dir: Path, package: str = "agent_server", lazy: bool = False) -> dict[str, ParsedModule]:
+    """Every module under `package_dir` (the app's agent_server/, or a staging copy of it), by dotted name;
+    `lazy` (the code step): a large module's plain functions are parsed only when the search reaches them."""
     modules = {}
     for path in sorted(package_dir.rglob("*.py")):
         relative = Path(package) / path.relative_to(package_dir)
@@ -107,8 +161,14 @@ def parse_app_modules(package_dir: Path, package: str = "agent_server") -> dict[
         if parts[-1] == "__init__":
             parts = parts[:-1]
         name = ".".join(parts)
+        data = path.read_bytes()
+        if lazy and len(data) > LARGE_MODULE:
+            large = _parsed_large(data.decode("utf-8", "replace"), name, relative.as_posix(), path.name == "__init__.py")
+            if large is not None:
+                modules[name] = large
+                continue
         try:
-            tree = ast.parse(path.read_bytes(), filename=str(relative))
+            tree = ast.parse(data, filename=str(relative))
         except (SyntaxError, ValueError):
             continue
         modules[name] = parsed_module(tree, name, relative.as_posix(), is_package=path.name == "__init__.py")
@@ -245,9 +305,11 @@ def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]
     """Blocking calls reached from async functions (all of the app's, or the given (module, function) roots)."""
     pending: list[tuple[str, ast.AST, str]] = []
     for module in modules.values():
-        for qualified, function in module.functions.items():
-            is_root = isinstance(function, ast.AsyncFunctionDef) if roots is None else (module.name, qualified) in roots
-            if is_root:
+        for qualified in list(module.functions):
+            if roots is not None and (module.name, qualified) not in roots:
+                continue
+            function = module.functions[qualified]
+            if roots is not None or isinstance(function, ast.AsyncFunctionDef):
                 pending.append((module.name, function, qualified))
     seen: set[int] = set()
     found: dict[tuple[str, int, str], BlockingCall] = {}
@@ -266,6 +328,12 @@ def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]
             resolved = resolve(module, call, modules, qualified)
             if resolved and resolved[1] is not None:
                 owner = modules[resolved[0]]
-                name = next(key for key, value in owner.functions.items() if value is resolved[1])
+                name = next(key for key in owner.functions if owner.functions[key] is resolved[1]) \
+                    if not isinstance(owner.functions, LazyFunctions) else _key_of(owner.functions, resolved[1])
                 pending.append((resolved[0], resolved[1], name))
     return sorted(found.values(), key=lambda site: (site.path, site.line))
+
+
+def _key_of(functions: LazyFunctions, node: ast.AST) -> str:
+    """The name a parsed function is kept under, without parsing the ones not reached yet."""
+    return next(key for key, value in dict.items(functions) if value is node)

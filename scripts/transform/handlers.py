@@ -21,6 +21,7 @@ class HandlerPlan:
     invoke_name: str = "invoke_handler"
     stream_name: str = "stream_handler"
     refuse: str | None = None  # ChatAgent/ChatModel: handlers that explain what is left to do
+    native_async: bool = False  # predict/predict_stream name the agent's own async methods (async_native.py)
 
 
 def imports_for(plan: HandlerPlan) -> list[tuple[str, str]]:
@@ -29,8 +30,12 @@ def imports_for(plan: HandlerPlan) -> list[tuple[str, str]]:
                ("mlflow.types.responses", "ResponsesAgentResponse"),
                ("mlflow.types.responses", "ResponsesAgentStreamEvent"),
                ("collections.abc", "AsyncIterator")]
-    if plan.mode == "sync" and plan.refuse is None:
+    if plan.mode == "sync" and plan.refuse is None and plan.native_async:
+        imports += [("agent_server.loop_bridge", "iterate_async"), ("agent_server.loop_bridge", "run_async")]
+    elif plan.mode == "sync" and plan.refuse is None:
         imports += [("agent_server.sync_bridge", "iterate_sync"), ("agent_server.sync_bridge", "run_sync")]
+    elif plan.predict and "." in plan.predict and not plan.predict_stream and not plan.native_async:
+        imports.append(("asyncio", None))
     return imports
 
 
@@ -44,6 +49,8 @@ def handler_source(plan: HandlerPlan) -> str:
                 f"{invoke_signature}    raise NotImplementedError(NOT_CONVERTED)\n\n\n"
                 f"{stream_signature}    raise NotImplementedError(NOT_CONVERTED)\n"
                 f"    yield  # an async generator, as AgentServer expects of a stream handler\n")
+    if plan.native_async:
+        return native_async_source(plan, invoke_signature, stream_signature)
     if plan.mode == "sync":
         header = ("# Served by MLflow's AgentServer. The agent's code is sync, so it runs in worker threads\n"
                   "# (agent_server/sync_bridge.py): a sync handler would run on the server's event loop and\n"
@@ -76,8 +83,38 @@ def handler_source(plan: HandlerPlan) -> str:
             stream_body = (f"    async for event in {plan.predict_stream}(request):\n"
                            f"        yield event\n")
     else:
-        call = f"await {plan.predict}(request)" if "." not in plan.predict else f"{plan.predict}(request)"
+        # A kept class's sync predict runs in a worker thread (context copied), never on the event loop.
+        call = (f"await {plan.predict}(request)" if "." not in plan.predict
+                else f"await asyncio.to_thread({plan.predict}, request)")
         invoke_body = f"    return {call}\n"
+        stream_body = (f"    response = ResponsesAgentResponse.model_validate({call})\n"
+                       f"    for item in response.output:\n"
+                       f"        yield ResponsesAgentStreamEvent(type=\"{OUTPUT_ITEM_DONE}\", item=item)\n")
+    return f"\n\n{header}{invoke_signature}{invoke_body}\n\n{stream_signature}{stream_body}"
+
+
+def native_async_source(plan: HandlerPlan, invoke_signature: str, stream_signature: str) -> str:
+    """Handlers calling the agent's own async methods: awaited on the server's loop in async mode, on the
+    shared background loop of agent_server/loop_bridge.py in sync mode (its code may still block)."""
+    if plan.mode == "async":
+        header = ("# Served by MLflow's AgentServer on its event loop: the agent is async-native, so its async\n"
+                  "# methods are awaited here directly (its sync wrappers started a loop per call).\n")
+        call, iterate = f"await {plan.predict}(request)", f"{plan.predict_stream}(request)"
+    else:
+        header = ("# Served by MLflow's AgentServer. The agent is async-native but its code is not converted, so\n"
+                  "# its async methods run on one shared background loop (agent_server/loop_bridge.py), never a\n"
+                  "# loop per request and never on the server's loop.\n")
+        call, iterate = f"await run_async({plan.predict}, request)", f"iterate_async({plan.predict_stream}, request)"
+    collect = (f"    outputs = []\n"
+               f"    async for event in {plan.stream_name}(request):\n"
+               f"        event = ResponsesAgentStreamEvent.model_validate(event)\n"
+               f"        if event.type == \"{OUTPUT_ITEM_DONE}\":\n"
+               f"            outputs.append(event.item)\n"
+               f"    return ResponsesAgentResponse(output=outputs)\n")
+    invoke_body = f"    return {call}\n" if plan.predict else collect
+    if plan.predict_stream:
+        stream_body = f"    async for event in {iterate}:\n        yield event\n"
+    else:
         stream_body = (f"    response = ResponsesAgentResponse.model_validate({call})\n"
                        f"    for item in response.output:\n"
                        f"        yield ResponsesAgentStreamEvent(type=\"{OUTPUT_ITEM_DONE}\", item=item)\n")
