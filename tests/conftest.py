@@ -21,15 +21,37 @@ called directly; e2e tests take the session fixtures above.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+
+def _share_compiled_bytecode() -> None:
+    """Every interpreter of the session reads and writes compiled modules in one cache of the session.
+
+    With PYTHONDONTWRITEBYTECODE set (as on this machine and in CI) and no `.pyc` installed, each interpreter
+    the tests start compiled MLflow, pandas and the SDK from source again: ~4-5 s of CPU per interpreter, and the
+    suite starts over a hundred (probes, servers, `migrate` in its own process). A PYTHONPYCACHEPREFIX outside
+    the repository and the environment keeps source trees free of `__pycache__` (why the variable is set) and
+    lets the first interpreter compile for all. A prefix the user chose is kept."""
+    if sys.pycache_prefix:  # set from PYTHONPYCACHEPREFIX, which the children inherit
+        return
+    prefix = tempfile.mkdtemp(prefix="agent-migrate-tests-pycache-")
+    atexit.register(shutil.rmtree, prefix, ignore_errors=True)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix, sys.dont_write_bytecode = prefix, False
+
+
+_share_compiled_bytecode()  # before the imports below, so this interpreter's compiled modules are shared too
 
 from scripts.demo import load_example_module
 
@@ -69,6 +91,14 @@ def migrate_in_process(*argv: str, env: dict | None = None, cwd: Path | None = N
         except SystemExit as exit_:  # argparse's usage errors
             code = exit_.code if isinstance(exit_.code, int) else 2
     return subprocess.CompletedProcess(["migrate", *argv], code, stdout.getvalue(), stderr.getvalue())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fuzz tests' large budgets (`@pytest.mark.fuzz`) belong to the whole suite, not the quick one: they
+    are marked e2e too, so `-m "not e2e"` leaves them out (the quick suite runs each with a small budget)."""
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

@@ -371,13 +371,20 @@ def test_sigterm_stops_the_server_too(tmp_path):
     assert group_is_gone(pid)
 
 
+# `migrate` in its own process, with the grace between SIGTERM and SIGKILL shortened from 5 s to 1 s: a server
+# that ignores SIGTERM is then killed after 1 s, which proves the SIGKILL comes as well as 5 s of waiting does.
+MIGRATE_WITH_A_SHORT_GRACE = ("import sys; from scripts import processes; processes.STOP_GRACE_SECONDS = 1.0; "
+                              "from scripts.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 def test_ctrl_c_twice_during_cleanup_still_kills_a_server_that_ignores_sigterm(tmp_path):
     """Issue 14: two Ctrl-C 1 s apart while the agent hangs left the app server orphaned, holding its port."""
     workdir = fake_app(tmp_path)
     marker = tmp_path / "request-received"
     env = {**os.environ, "FAKE_APP_BEHAVIOUR": "hang_ignoring_sigterm", "FAKE_APP_MARKER": str(marker)}
-    process = subprocess.Popen([sys.executable, "-m", "scripts.cli", "smoke", "--workdir", str(workdir), "--python",
-                                sys.executable, "--start-timeout", "60", "--parity", "off"], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-c", MIGRATE_WITH_A_SHORT_GRACE, "smoke", "--workdir", str(workdir),
+                                "--python", sys.executable, "--start-timeout", "60", "--parity", "off"], cwd=REPO,
+                               env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = None
     try:
@@ -390,7 +397,7 @@ def test_ctrl_c_twice_during_cleanup_still_kills_a_server_that_ignores_sigterm(t
             time.sleep(0.1)
         assert marker.exists()
         process.send_signal(signal.SIGINT)
-        time.sleep(1)
+        time.sleep(0.3)  # inside the 1 s grace
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
         assert group_is_gone(pid)
