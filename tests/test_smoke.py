@@ -765,3 +765,36 @@ def test_a_migrated_chat_agent_answers_like_the_original(agent, standin_workspac
     completed, report = smoke_migrated(workdir, app, env)
     assert completed.returncode == 1
     assert "SMK013" in {finding["code"] for finding in report["findings"]}, report["findings"]
+
+
+# ---------------------------------------------------------------------------------------------------- the original, once
+
+
+def test_the_original_answers_once_per_unchanged_original_request_and_workspace(tmp_path, monkeypatch):
+    """The original runs in its own interpreter; a second smoke of the same original and request reuses its
+    answer, and a changed original file, request or workspace setting runs it again."""
+    from scripts.smoke_original import OriginalRun
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")
+    runs = tmp_path / "runs.log"
+    python = tmp_path / "python"  # stands in for the app's interpreter: `python -c RUNNER MODEL REQUEST OUTPUT`
+    python.write_text(f'#!/bin/sh\necho run >> "{runs}"\n'
+                      'printf \'{"format": "responses", "invoke": {"output": []}, "stream": []}\' > "$5"\n')
+    python.chmod(0o755)
+    workdir = fake_app(tmp_path)
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {}\n")
+    layout = MigrationLayout.for_app(workdir / "fake-app")
+
+    def answer(request: dict) -> dict:
+        with OriginalRun(layout, request, python) as original:
+            return original.answer()
+
+    expected = {"format": "responses", "invoke": {"output": []}, "stream": []}
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 1
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 1, "the original ran again"
+    assert answer({**REQUEST, "input": []}) == expected and runs.read_text().count("run") == 2
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {python_function: {}}\n")
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 3
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:10")
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 4
