@@ -170,10 +170,11 @@ def downloaded_example(standin_workspace, registered_example, tmp_path_factory):
         if name not in downloads:
             registered = registered_example(name)
             workdir = tmp_path_factory.mktemp(f"download-{name}")
-            completed = run_migrate("download", "--model-uri", registered["model_uri"],
-                                    "--registry-uri", registered["registry_uri"],
-                                    "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
-                                    env=standin_workspace.environ())
+            # In-process: the download runs in a child interpreter of its own all the same (scripts/model_fetch.py).
+            completed = migrate_in_process("download", "--model-uri", registered["model_uri"],
+                                           "--registry-uri", registered["registry_uri"],
+                                           "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
+                                           env=standin_workspace.environ())
             assert completed.returncode == 0, completed.stdout + completed.stderr
             downloads[name] = workdir
         copy = tmp_path_factory.mktemp(f"work-{name}") / "work"
