@@ -95,8 +95,8 @@ class OriginalRun:
                 str(self._answer_path)]
         with open(self._log_path, "w", encoding="utf-8") as log:
             # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
-            self._process = processes.start(argv, cwd=scratch_dir, env=environment, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self._process = processes.start(argv, cwd=scratch_dir, stdout=log, stderr=subprocess.STDOUT,
+                                            env=app_process.with_compiled_modules(environment))
 
     def answer(self) -> dict:
         """{invoke, stream} as the original answered, or {error}."""

@@ -798,3 +798,21 @@ def test_the_original_answers_once_per_unchanged_original_request_and_workspace(
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 3
     monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:10")
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 4
+
+
+def test_servers_keep_compiled_modules_in_the_cache_folder_not_in_the_app(tmp_path):
+    """With PYTHONDONTWRITEBYTECODE set, each start of the app or the original compiled every module again;
+    smoke's children keep them in the user's cache folder instead, and nothing lands in the app."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "agent_module.py").write_text("VALUE = 1\n")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    child = app_process.with_compiled_modules(env)
+    assert "PYTHONDONTWRITEBYTECODE" not in child
+    assert child["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "agent-migrate" / "pycache")
+    subprocess.run([sys.executable, "-c", "import agent_module"], cwd=tmp_path / "app", env=child, check=True)
+    assert list((tmp_path / "cache" / "agent-migrate" / "pycache").rglob("agent_module*.pyc"))
+    assert not list((tmp_path / "app").rglob("*.pyc"))
+    # A prefix the user chose, or no PYTHONDONTWRITEBYTECODE at all, is left as it is.
+    assert app_process.with_compiled_modules({**env, "PYTHONPYCACHEPREFIX": "/x"})["PYTHONPYCACHEPREFIX"] == "/x"
+    assert app_process.with_compiled_modules({"PATH": "/bin"}) == {"PATH": "/bin"}
