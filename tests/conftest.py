@@ -17,6 +17,12 @@ Reuse, do not rebuild (everything expensive is built once per session, here):
   proves: Ctrl-C, a real exit of a real process, no process left behind, `@invoke` registering once per process.
 Quick tests build their inputs from `tests/fixtures/` with the step functions (`scaffold`, `migrate_code`, ...)
 called directly; e2e tests take the session fixtures above.
+
+Also shared per session: compiled modules (one PYTHONPYCACHEPREFIX, below), the code check's import probes
+(`probe_cache_of_the_session`) and the original model's answers to smoke (scripts/smoke_original.py), both in
+the session's own cache folder. A wait that only proves a bound takes a small bound: the network timeout
+(MIGRATE_NETWORK_TIMEOUT_SECONDS), the stop's grace (`processes.STOP_GRACE_SECONDS`). `@pytest.mark.fuzz`
+tests are e2e too (large budgets), so the quick suite runs only the small ones.
 """
 
 from __future__ import annotations
