@@ -11,7 +11,8 @@ of the command and its children):
 - `migrate check --app W/openai-tools-app` twice against a workspace stand-in: the first may import the
   agent, the second is the check of an unchanged app (the import probe remembered by checks/probe_cache.py);
 - `migrate smoke --app W/openai-tools-app --python PYTHON` (the demo's smoke: the app's server and the
-  original model, each in its own process, started together).
+  original model, each in its own process, started together), then the same again (`smoke_again`: the
+  original's answer is remembered, only the app's server starts).
 
 Targets: help ≤ 0.5 s, check of an unchanged app ≤ 3 s, smoke ≤ 15 s, demo ≤ 120 s. The machine's load
 is recorded before and after: on a shared machine every figure moves with it.
@@ -67,7 +68,14 @@ def measure(workdir: Path, modes: list[str]) -> dict:
         env = {**os.environ, **workspace.environ()}
         result["check_first"] = timed(["check", *app], env)
         result["check_unchanged"] = timed(["check", *app], env)
+        if sys.dont_write_bytecode:  # what a machine that writes bytecode sees: `migrate` compiled once, then read
+            compiled = {**env, "PYTHONPYCACHEPREFIX": str(workdir / ".harness-pycache")}
+            compiled.pop("PYTHONDONTWRITEBYTECODE", None)
+            timed(["check", *app], compiled)
+            result["check_unchanged_compiled"] = timed(["check", *app], compiled)
         result["smoke"] = timed(["smoke", *app, "--python", sys.executable], env)
+        # The same smoke again: the original's answer is remembered (scripts/smoke_original.py), only the app starts.
+        result["smoke_again"] = timed(["smoke", *app, "--python", sys.executable], env)
     result["load_after"] = load()
     return result
 
@@ -75,8 +83,9 @@ def measure(workdir: Path, modes: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="the demo's working directory (default: a new temp folder)")
-    parser.add_argument("--modes", nargs="+", default=["both"], choices=("sync", "async", "both"),
-                        help="the demo modes to time, in order (default: both, the demo's default)")
+    parser.add_argument("--modes", nargs="*", default=["both"], choices=("sync", "async", "both"),
+                        help="the demo modes to time, in order (default: both, the demo's default); none: time "
+                             "check and smoke on the demo already in --workdir")
     args = parser.parse_args(argv)
     if args.workdir is None:
         with tempfile.TemporaryDirectory(prefix="harness-") as folder:
