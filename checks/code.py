@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from checks.probe_cache import cached_probe
 from checks.request_state import request_state_findings
 from checks.user_credentials import user_credential_findings
 from scripts import processes
+from scripts.app_process import with_compiled_modules
 from scripts.core.layout import MigrationLayout
 from scripts.model.blocking import ParsedModule, blocking_calls, dotted_name, parse_app_modules
 
@@ -101,8 +103,9 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
 
 
 def run_import_probe(app: Path, modules: list[str]) -> dict:
+    # Compiled modules kept between probes where PYTHONDONTWRITEBYTECODE is set (scripts/app_process.py).
     completed = processes.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app,
-                              timeout=IMPORT_TIMEOUT_SECONDS, check=False)
+                              env=with_compiled_modules(os.environ), timeout=IMPORT_TIMEOUT_SECONDS, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("PROBE "):
             return app_relative(app, json.loads(line[len("PROBE "):]))

@@ -126,8 +126,10 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def stop(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
-    """Stop the process's whole group: SIGTERM, then SIGKILL after `grace` seconds. Not interruptible."""
+def stop(process: subprocess.Popen, grace: float | None = None) -> None:
+    """Stop the process's whole group: SIGTERM, then SIGKILL after `grace` seconds (STOP_GRACE_SECONDS, read
+    when called, so a test can shorten a wait it does not prove anything with). Not interruptible."""
+    grace = STOP_GRACE_SECONDS if grace is None else grace
     with uninterruptible():
         if process.poll() is None:
             _signal_group(process.pid, signal.SIGTERM)

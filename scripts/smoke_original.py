@@ -2,18 +2,29 @@
 
 `mlflow.pyfunc.load_model` on original_mlflow_model/ runs in its own interpreter (the app's, or --python),
 in its own process group, at the same time as the app's server starts.
+
+The original never changes (`migrate download` writes it once and `migrate check` verifies its hashes), so
+its answer is remembered: a smoke run asking the same original the same request, from the same interpreter
+and the same workspace settings, reuses the answer instead of loading MLflow and the agent again (10-30 s
+of CPU on a small machine). The key is the original's files, the request, the interpreter, the runner and
+every DATABRICKS_*/MLFLOW_* setting the child sees; only an answer without error is kept, in the user's cache
+folder (as checks/probe_cache.py keeps the import probe), never in the app.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from scripts import app_process, processes
+from scripts.core import atomic
 from scripts.core.layout import MigrationLayout
+from scripts.source_facts import hash_tree, manifest_digest
 
 ORIGINAL_TIMEOUT = 600.0
 
@@ -57,8 +68,21 @@ def original_python(app_dir: Path, python: Path | None) -> Path:
     return app_python if app_python.exists() else Path(sys.executable)
 
 
+def answers_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agent-migrate" / "original-answers"
+
+
+def answer_key(original: Path, request: dict, python: Path, environment: dict[str, str]) -> str:
+    """What the original's answer depends on: its files, the request, the interpreter, the workspace settings."""
+    settings = {name: value for name, value in environment.items() if name.startswith(("DATABRICKS_", "MLFLOW_"))}
+    facts = {"original": manifest_digest(hash_tree(original)), "request": request, "runner": ORIGINAL_RUNNER,
+             "python": str(python), "settings": settings}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
 class OriginalRun:
-    """predict and predict_stream of original_mlflow_model/ in a separate process.
+    """predict and predict_stream of original_mlflow_model/ in a separate process, or the remembered answer.
 
     Started before the app's server so the two load MLflow and the agent at the same time (on a small machine
     that halves the step's wait); `answer()` waits for it, and leaving the `with` block always stops it.
@@ -67,22 +91,33 @@ class OriginalRun:
     def __init__(self, layout: MigrationLayout, request: dict | list[dict], python: Path, many: bool = False):
         """`many`: `request` is a list of requests (migrate replay), answered in one process, each with its
         own answer or error and the seconds it took."""
+        self._process = None
         self._scratch = tempfile.TemporaryDirectory(prefix="migrate-original-")
+        # This environment plus the app's .env (without overriding it), so both sides reach the same workspace.
+        environment = processes.child_environment(dotenv=layout.root / ".env")
+        self._remembered = answers_dir() / f"{answer_key(layout.original, request, python, environment)}.json"
+        if self._remembered.is_file():
+            print("the original model's answer to this request is remembered from an earlier run "
+                  "(same original, interpreter and workspace settings)", file=sys.stderr)
+            return
         scratch_dir = Path(self._scratch.name)
         (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
         self._answer_path = scratch_dir / "answer.json"
         self._log_path = scratch_dir / "original.log"
         argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
                 str(self._answer_path), *(["many"] if many else [])]
-        # This environment plus the app's .env (without overriding it), so both sides reach the same workspace.
-        environment = processes.child_environment(dotenv=layout.root / ".env")
         with open(self._log_path, "w", encoding="utf-8") as log:
             # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
-            self._process = processes.start(argv, cwd=scratch_dir, env=environment, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self._process = processes.start(argv, cwd=scratch_dir, stdout=log, stderr=subprocess.STDOUT,
+                                            env=app_process.with_compiled_modules(environment))
 
     def answer(self) -> dict:
         """{invoke, stream} as the original answered, or {error}."""
+        if self._process is None:
+            try:
+                return json.loads(self._remembered.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {"error": f"the remembered answer {self._remembered} cannot be read: delete it and run again"}
         try:
             self._process.wait(timeout=ORIGINAL_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -90,13 +125,19 @@ class OriginalRun:
         if self._process.returncode != 0:
             tail = app_process.read_tail(self._log_path, 15)
             return {"error": f"exit code {self._process.returncode}: " + "\n".join(tail)}
-        return json.loads(self._answer_path.read_text(encoding="utf-8"))
+        answer = json.loads(self._answer_path.read_text(encoding="utf-8"))
+        try:
+            atomic.write_text(self._remembered, json.dumps(answer))
+        except Exception:  # noqa: BLE001 (a cache that cannot be written only costs time)
+            pass
+        return answer
 
     def __enter__(self) -> OriginalRun:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        processes.stop(self._process)
+        if self._process is not None:
+            processes.stop(self._process)
         self._scratch.cleanup()
 
 

@@ -17,19 +17,47 @@ Reuse, do not rebuild (everything expensive is built once per session, here):
   proves: Ctrl-C, a real exit of a real process, no process left behind, `@invoke` registering once per process.
 Quick tests build their inputs from `tests/fixtures/` with the step functions (`scaffold`, `migrate_code`, ...)
 called directly; e2e tests take the session fixtures above.
+
+Also shared per session: compiled modules (one PYTHONPYCACHEPREFIX, below), the code check's import probes
+(`probe_cache_of_the_session`) and the original model's answers to smoke (scripts/smoke_original.py), both in
+the session's own cache folder. A wait that only proves a bound takes a small bound: the network timeout
+(MIGRATE_NETWORK_TIMEOUT_SECONDS), the stop's grace (`processes.STOP_GRACE_SECONDS`). `@pytest.mark.fuzz`
+tests are e2e too (large budgets), so the quick suite runs only the small ones.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+
+def _share_compiled_bytecode() -> None:
+    """Every interpreter of the session reads and writes compiled modules in one cache of the session.
+
+    With PYTHONDONTWRITEBYTECODE set (as on this machine and in CI) and no `.pyc` installed, each interpreter
+    the tests start compiled MLflow, pandas and the SDK from source again: ~4-5 s of CPU per interpreter, and the
+    suite starts over a hundred (probes, servers, `migrate` in its own process). A PYTHONPYCACHEPREFIX outside
+    the repository and the environment keeps source trees free of `__pycache__` (why the variable is set) and
+    lets the first interpreter compile for all. A prefix the user chose is kept."""
+    if sys.pycache_prefix:  # set from PYTHONPYCACHEPREFIX, which the children inherit
+        return
+    prefix = tempfile.mkdtemp(prefix="agent-migrate-tests-pycache-")
+    atexit.register(shutil.rmtree, prefix, ignore_errors=True)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix, sys.dont_write_bytecode = prefix, False
+
+
+_share_compiled_bytecode()  # before the imports below, so this interpreter's compiled modules are shared too
 
 from scripts.demo import load_example_module
 
@@ -69,6 +97,14 @@ def migrate_in_process(*argv: str, env: dict | None = None, cwd: Path | None = N
         except SystemExit as exit_:  # argparse's usage errors
             code = exit_.code if isinstance(exit_.code, int) else 2
     return subprocess.CompletedProcess(["migrate", *argv], code, stdout.getvalue(), stderr.getvalue())
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fuzz tests' large budgets (`@pytest.mark.fuzz`) belong to the whole suite, not the quick one: they
+    are marked e2e too, so `-m "not e2e"` leaves them out (the quick suite runs each with a small budget)."""
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None and item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture
@@ -140,10 +176,11 @@ def downloaded_example(standin_workspace, registered_example, tmp_path_factory):
         if name not in downloads:
             registered = registered_example(name)
             workdir = tmp_path_factory.mktemp(f"download-{name}")
-            completed = run_migrate("download", "--model-uri", registered["model_uri"],
-                                    "--registry-uri", registered["registry_uri"],
-                                    "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
-                                    env=standin_workspace.environ())
+            # In-process: the download runs in a child interpreter of its own all the same (scripts/model_fetch.py).
+            completed = migrate_in_process("download", "--model-uri", registered["model_uri"],
+                                           "--registry-uri", registered["registry_uri"],
+                                           "--tracking-uri", registered["tracking_uri"], "--workdir", str(workdir),
+                                           env=standin_workspace.environ())
             assert completed.returncode == 0, completed.stdout + completed.stderr
             downloads[name] = workdir
         copy = tmp_path_factory.mktemp(f"work-{name}") / "work"

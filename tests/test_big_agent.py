@@ -14,9 +14,9 @@ import libcst
 import pytest
 
 from scripts.analyze import analyze
-from scripts.code import migrate_code
+from tests.steps import migrate_code
 from scripts.core.reports import write_report
-from scripts.scaffold import scaffold
+from tests.steps import scaffold
 from scripts.transform import entry_segments
 from scripts.transform.entry_segments import segment, top_level_statements
 

@@ -21,19 +21,21 @@ import pytest
 from scripts import cli
 from scripts.core.layout import MigrationLayout
 from standin.registry import registry_env, serve_model
-from tests.conftest import REPO, run_migrate
+from tests.conftest import REPO, migrate_in_process
 
 MODEL_FOLDER = Path(__file__).parent / "fixtures" / "analyze" / "openai_tools"
-# Starting Python, MLflow and the SDK takes 5 to 30 s on this 2-core machine, depending on its load: the bounds
-# below are on the wait, measured against the same command answered at once; SLACK covers the load's noise.
+# The bounds below are on the wait, measured against the same command answered at once (what starting the
+# download's own interpreter costs); SLACK covers this 2-core machine's load. A bound proves the wait is the
+# timeout's, not the SDK's or MLflow's own (minutes), so a small timeout proves it as well as a large one.
+TIMEOUT = 2
 SLACK = 20
 CONFLICT = "<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> theirs\n"
 
 
-@pytest.fixture
-def served_model(standin_workspace, tmp_path):
-    """A model version on the stand-in's registry: (its URI, `migrate download` arguments, the environment)."""
-    folder = tmp_path / "published"
+@pytest.fixture(scope="module")
+def served_model(standin_workspace, tmp_path_factory):
+    """A model version on the stand-in's registry: (its folder, `migrate download` arguments, the environment)."""
+    folder = tmp_path_factory.mktemp("published") / "model"
     shutil.copytree(MODEL_FOLDER, folder)
     (folder / "requirements.txt").write_text("mlflow==3.17.2\n")
     name = f"main.agents.m{uuid.uuid4().hex[:8]}"
@@ -43,14 +45,29 @@ def served_model(standin_workspace, tmp_path):
 
 
 def download(workdir: Path, served, *extra: str):
+    """`migrate download` in-process: the download itself runs in its own child process all the same."""
     _, argv, env = served
-    return run_migrate("download", *argv, *extra, "--workdir", str(workdir), env=env)
+    return migrate_in_process("download", *argv, *extra, "--workdir", str(workdir), env=env)
 
 
-def test_a_corrupted_manifest_is_a_finding_and_force_replaces_it(served_model, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def downloaded_once(served_model, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("downloaded") / "work"
+    completed = download(workdir, served_model)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return workdir
+
+
+@pytest.fixture
+def downloaded(downloaded_once, tmp_path):
+    """A working directory of this test's own holding the served model's download (downloaded once per module)."""
     workdir = tmp_path / "work"
-    first = download(workdir, served_model)
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(downloaded_once, workdir, symlinks=True)
+    return workdir
+
+
+def test_a_corrupted_manifest_is_a_finding_and_force_replaces_it(served_model, downloaded, capsys):
+    workdir = downloaded
     manifest = MigrationLayout.for_workdir(workdir).source / "manifest.json"
     manifest.write_text(CONFLICT)
 
@@ -69,12 +86,10 @@ def test_a_corrupted_manifest_is_a_finding_and_force_replaces_it(served_model, t
 
 
 @pytest.mark.parametrize("broken", ["[]", '{"model": {"uri": "models:/a/1"}, "digest": "x", "files": []}', "\udcff"])
-def test_a_manifest_of_the_wrong_shape_is_a_finding_too(served_model, tmp_path, capsys, broken):
-    workdir = tmp_path / "work"
-    assert download(workdir, served_model).returncode == 0
-    manifest = MigrationLayout.for_workdir(workdir).source / "manifest.json"
+def test_a_manifest_of_the_wrong_shape_is_a_finding_too(downloaded, capsys, broken):
+    manifest = MigrationLayout.for_workdir(downloaded).source / "manifest.json"
     manifest.write_bytes(broken.encode("utf-8", "surrogateescape"))
-    assert cli.main(["check", "download", "--workdir", str(workdir)]) == 1
+    assert cli.main(["check", "download", "--workdir", str(downloaded)]) == 1
     assert "SRC009" in capsys.readouterr().out
 
 
@@ -99,7 +114,7 @@ def silent_listener():
 
 def timed(*argv: str, env: dict) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    completed = run_migrate(*argv, env=env)
+    completed = migrate_in_process(*argv, env=env)
     return completed, time.monotonic() - started
 
 
@@ -107,16 +122,16 @@ def timed(*argv: str, env: dict) -> tuple[subprocess.CompletedProcess, float]:
 def test_an_unreachable_workspace_gives_up_within_the_timeout_and_names_the_host(kind, silent_listener, tmp_path,
                                                                                 standin_workspace):
     host = silent_listener if kind == "silent" else "http://127.0.0.1:1"
-    # The same command against a workspace that answers at once: what starting Python and the SDK costs here.
+    # The same command against a workspace that answers at once: what reading an endpoint costs here.
     answered, startup = timed("download", "--endpoint", "not-there", "--workdir", str(tmp_path),
                               env=standin_workspace.environ())
     assert answered.returncode == 1 and "not found" in answered.stderr
     completed, seconds = timed("download", "--endpoint", "my-agent", "--workdir", str(tmp_path),
-                               env=without_workspace(host, 6))
+                               env=without_workspace(host, TIMEOUT))
     assert completed.returncode == 1, completed.stderr
     assert f"workspace at {host} did not answer" in completed.stderr
     assert "VPN" in completed.stderr and "~/.databrickscfg" in completed.stderr
-    assert seconds - startup < 6 + SLACK, f"gave up after {seconds:.0f} s ({startup:.0f} s to start)"
+    assert seconds - startup < TIMEOUT + SLACK, f"gave up after {seconds:.0f} s ({startup:.0f} s to start)"
 
 
 def test_an_unreachable_registry_says_so_within_the_timeout(served_model, tmp_path):
@@ -125,14 +140,14 @@ def test_an_unreachable_registry_says_so_within_the_timeout(served_model, tmp_pa
                               str(tmp_path), env=served_env)
     assert answered.returncode == 1 and "is not in the registry" in answered.stderr
     assert "check the model name and version" in answered.stderr
-    env = {**os.environ, "MIGRATE_NETWORK_TIMEOUT_SECONDS": "6"}
+    env = {**os.environ, "MIGRATE_NETWORK_TIMEOUT_SECONDS": str(TIMEOUT)}
     completed, seconds = timed("download", "--model-uri", "models:/main.agents.a/1", "--registry-uri",
                                "http://127.0.0.1:1", "--tracking-uri", "http://127.0.0.1:1", "--workdir",
                                str(tmp_path), env=env)
     assert completed.returncode == 1, completed.stderr
     assert "registry at http://127.0.0.1:1 did not answer" in completed.stderr
     assert "check the model name and version" not in completed.stderr
-    assert seconds - startup < 6 + SLACK, f"gave up after {seconds:.0f} s ({startup:.0f} s to start)"
+    assert seconds - startup < TIMEOUT + SLACK, f"gave up after {seconds:.0f} s ({startup:.0f} s to start)"
     assert not list(tmp_path.glob(".original_mlflow_model*"))
 
 

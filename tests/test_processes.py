@@ -39,6 +39,24 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
+# The family ignores SIGTERM, so every stop waits out the grace before its SIGKILL: the tests prove the SIGKILL
+# comes and reaches the whole group, which a short grace proves as well as the default 5 s.
+SHORT_GRACE = 1.0
+
+
+@pytest.fixture(autouse=True)
+def short_grace(monkeypatch):
+    monkeypatch.setattr(processes, "STOP_GRACE_SECONDS", SHORT_GRACE)
+
+
+def gone(pid: int, seconds: float = 5) -> bool:
+    """Whether `pid` is dead within `seconds`: a SIGKILLed process dies soon after the signal, not at once."""
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
 def wait_for(path: Path, seconds: float = 30) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -55,7 +73,7 @@ def test_a_timeout_kills_the_whole_group_and_keeps_what_it_printed(tmp_path):
         processes.run([sys.executable, "-c", STUBBORN_FAMILY, str(pid_file)], timeout=3)
     assert time.monotonic() - started < 3 + 2 * processes.STOP_GRACE_SECONDS + 5
     grandchild = int(pid_file.read_text())
-    assert not alive(grandchild)
+    assert gone(grandchild)
     message = str(raised.value)
     assert "did not finish within 3s" in message and "to stdout" in message and "to stderr" in message
     assert STUBBORN_FAMILY.splitlines()[1] in message  # the command itself
@@ -77,13 +95,14 @@ def test_an_error_in_the_block_stops_the_group(tmp_path):
         with processes.running([sys.executable, "-c", STUBBORN_FAMILY, str(pid_file)]) as process:
             grandchild = int(wait_for(pid_file))
             raise RuntimeError("the caller failed")
-    assert process.poll() is not None and not alive(grandchild)
+    assert process.poll() is not None and gone(grandchild)
 
 
 # Runs `processes.run` on the stubborn family in a child interpreter, so the test can Ctrl-C that interpreter.
 CTRL_C_RUNNER = textwrap.dedent("""
     import sys
     from scripts import processes
+    processes.STOP_GRACE_SECONDS = {grace}
     try:
         processes.run([sys.executable, "-c", sys.argv[1], sys.argv[2]])
     except KeyboardInterrupt:
@@ -94,16 +113,16 @@ CTRL_C_RUNNER = textwrap.dedent("""
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_stops_the_group_even_when_pressed_again_during_the_stop(tmp_path, presses):
     pid_file = tmp_path / "grandchild.pid"
-    runner = subprocess.Popen([sys.executable, "-c", CTRL_C_RUNNER, STUBBORN_FAMILY, str(pid_file)],
-                              cwd=Path(__file__).resolve().parent.parent)
+    runner = subprocess.Popen([sys.executable, "-c", CTRL_C_RUNNER.format(grace=SHORT_GRACE), STUBBORN_FAMILY,
+                               str(pid_file)], cwd=Path(__file__).resolve().parent.parent)
     grandchild = int(wait_for(pid_file))
     try:
         runner.send_signal(signal.SIGINT)
         if presses == 2:
-            time.sleep(1)  # inside the SIGTERM grace period, which the family ignores
+            time.sleep(SHORT_GRACE / 3)  # inside the SIGTERM grace period, which the family ignores
             runner.send_signal(signal.SIGINT)
         assert runner.wait(timeout=30) == 130
-        assert not alive(grandchild)
+        assert gone(grandchild)
     finally:
         runner.kill()
         if alive(grandchild):

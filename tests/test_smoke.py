@@ -371,13 +371,20 @@ def test_sigterm_stops_the_server_too(tmp_path):
     assert group_is_gone(pid)
 
 
+# `migrate` in its own process, with the grace between SIGTERM and SIGKILL shortened from 5 s to 1 s: a server
+# that ignores SIGTERM is then killed after 1 s, which proves the SIGKILL comes as well as 5 s of waiting does.
+MIGRATE_WITH_A_SHORT_GRACE = ("import sys; from scripts import processes; processes.STOP_GRACE_SECONDS = 1.0; "
+                              "from scripts.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
 def test_ctrl_c_twice_during_cleanup_still_kills_a_server_that_ignores_sigterm(tmp_path):
     """Issue 14: two Ctrl-C 1 s apart while the agent hangs left the app server orphaned, holding its port."""
     workdir = fake_app(tmp_path)
     marker = tmp_path / "request-received"
     env = {**os.environ, "FAKE_APP_BEHAVIOUR": "hang_ignoring_sigterm", "FAKE_APP_MARKER": str(marker)}
-    process = subprocess.Popen([sys.executable, "-m", "scripts.cli", "smoke", "--workdir", str(workdir), "--python",
-                                sys.executable, "--start-timeout", "60", "--parity", "off"], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, "-c", MIGRATE_WITH_A_SHORT_GRACE, "smoke", "--workdir", str(workdir),
+                                "--python", sys.executable, "--start-timeout", "60", "--parity", "off"], cwd=REPO,
+                               env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = None
     try:
@@ -390,7 +397,7 @@ def test_ctrl_c_twice_during_cleanup_still_kills_a_server_that_ignores_sigterm(t
             time.sleep(0.1)
         assert marker.exists()
         process.send_signal(signal.SIGINT)
-        time.sleep(1)
+        time.sleep(0.3)  # inside the 1 s grace
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
         assert group_is_gone(pid)
@@ -758,3 +765,54 @@ def test_a_migrated_chat_agent_answers_like_the_original(agent, standin_workspac
     completed, report = smoke_migrated(workdir, app, env)
     assert completed.returncode == 1
     assert "SMK013" in {finding["code"] for finding in report["findings"]}, report["findings"]
+
+
+# ---------------------------------------------------------------------------------------------------- the original, once
+
+
+def test_the_original_answers_once_per_unchanged_original_request_and_workspace(tmp_path, monkeypatch):
+    """The original runs in its own interpreter; a second smoke of the same original and request reuses its
+    answer, and a changed original file, request or workspace setting runs it again."""
+    from scripts.smoke_original import OriginalRun
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:9")
+    runs = tmp_path / "runs.log"
+    python = tmp_path / "python"  # stands in for the app's interpreter: `python -c RUNNER MODEL REQUEST OUTPUT`
+    python.write_text(f'#!/bin/sh\necho run >> "{runs}"\n'
+                      'printf \'{"format": "responses", "invoke": {"output": []}, "stream": []}\' > "$5"\n')
+    python.chmod(0o755)
+    workdir = fake_app(tmp_path)
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {}\n")
+    layout = MigrationLayout.for_app(workdir / "fake-app")
+
+    def answer(request: dict) -> dict:
+        with OriginalRun(layout, request, python) as original:
+            return original.answer()
+
+    expected = {"format": "responses", "invoke": {"output": []}, "stream": []}
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 1
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 1, "the original ran again"
+    assert answer({**REQUEST, "input": []}) == expected and runs.read_text().count("run") == 2
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {python_function: {}}\n")
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 3
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:10")
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 4
+
+
+def test_servers_keep_compiled_modules_in_the_cache_folder_not_in_the_app(tmp_path):
+    """With PYTHONDONTWRITEBYTECODE set, each start of the app or the original compiled every module again;
+    smoke's children keep them in the user's cache folder instead, and nothing lands in the app."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "agent_module.py").write_text("VALUE = 1\n")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    child = app_process.with_compiled_modules(env)
+    assert "PYTHONDONTWRITEBYTECODE" not in child
+    assert child["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "agent-migrate" / "pycache")
+    subprocess.run([sys.executable, "-c", "import agent_module"], cwd=tmp_path / "app", env=child, check=True)
+    assert list((tmp_path / "cache" / "agent-migrate" / "pycache").rglob("agent_module*.pyc"))
+    assert not list((tmp_path / "app").rglob("*.pyc"))
+    # A prefix the user chose, or no PYTHONDONTWRITEBYTECODE at all, is left as it is.
+    assert app_process.with_compiled_modules({**env, "PYTHONPYCACHEPREFIX": "/x"})["PYTHONPYCACHEPREFIX"] == "/x"
+    assert app_process.with_compiled_modules({"PATH": "/bin"}) == {"PATH": "/bin"}
