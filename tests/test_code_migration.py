@@ -122,7 +122,11 @@ def assert_check_of_the_corpus_app(agent: str, mode: str, report, findings) -> N
         assert {finding.code for finding in errors} <= {"COD010"}
         listed = {(f"{APP}/{site['path']}:{site['line']}") for site in report.payload["blocking_calls"]}
         assert {finding.path for finding in errors} == listed
-        assert listed, "every corpus agent calls an LLM with a sync client"
+        if "COD101" in {finding.code for finding in report.findings}:
+            # A kept sync predict (no predict_stream) runs in a worker thread: its sync LLM call blocks nothing.
+            assert not listed
+        else:
+            assert listed, "every corpus agent calls an LLM with a sync client"
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

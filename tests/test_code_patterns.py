@@ -240,8 +240,8 @@ def test_a_code_paths_package_that_is_also_a_requirement_is_said_once(tmp_path):
 
     from scripts.analyze import analyze
     from scripts.core.reports import write_report
-    from scripts.scaffold import scaffold
-    from scripts.code import migrate_code
+    from tests.steps import scaffold
+    from tests.steps import migrate_code
 
     shutil.copytree(CORPUS / "dotted_tools", workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)

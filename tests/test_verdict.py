@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -52,21 +51,23 @@ def rewrite_report(workdir: Path, step: str, change) -> None:
     path.write_text(json.dumps(document))
 
 
-def as_chat_model(model_dir: Path) -> None:
-    agent = model_dir / "tool_agent.py"
-    agent.write_text(agent.read_text().replace("ResponsesAgent", "ChatModel"))
-
-
 # ------------------------------------------------------------------------------------------ the step contract
 
 
+def writes_a_global_per_request(model_dir: Path) -> None:
+    agent = model_dir / "tool_agent.py"
+    agent.write_text(agent.read_text().replace(
+        "    def predict(self, request):\n",
+        "    def predict(self, request):\n        global SERVED\n        SERVED = request\n"))
+
+
 def test_a_step_that_records_an_error_exits_1(tmp_path, capsys):
-    # A ChatModel is refused (COD005 error); the code step used to exit 0 with it.
-    workdir = fixture_app(tmp_path, edit=as_chat_model, steps=())
+    # A global written per request is refused (COD051 error); the code step used to exit 0 with its errors.
+    workdir = fixture_app(tmp_path, edit=writes_a_global_per_request, steps=())
     capsys.readouterr()
     assert migrate("code", "--mode", "sync", "--workdir", str(workdir)) == 1
     out = capsys.readouterr().out
-    assert "error: [COD005]" in out and out.rstrip().endswith("code: error")
+    assert "error: [COD051]" in out and out.rstrip().endswith("code: error")
     assert report_of(workdir, "code")["status"] == "error"
 
 

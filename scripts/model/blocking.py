@@ -125,7 +125,7 @@ EAGER_WORDS = ("import", "Client", "Session", "global")
 
 def _parsed_large(source: str, name: str, path: str, is_package: bool) -> ParsedModule | None:
     """A large module parsed one top-level statement at a time; plain functions kept as text (LazyFunctions)."""
-    from scripts.transform.entry_segments import NotCut, top_level_statements
+    from scripts.model.statements import NotCut, top_level_statements
 
     kept: list[ast.stmt] = []
     lazy: dict[str, tuple[str, int]] = {}

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from scripts.model.statements import NotCut, top_level_statements  # noqa: F401 (re-exported)
 
 LARGE_SOURCE = 200_000  # bytes; below this the whole file is transformed (and no agent known to us is larger)
 # Words some transform of the code step acts on (imports, artifacts, model config, user credentials, the
@@ -28,7 +29,6 @@ KEEP_WORDS = ("import", "artifacts", "ModelConfig", "Path", "__file__", "open(",
               "set_model", "predict", "mlflow", "asyncio", "run_until_complete", "global", "dbutils", "spark",
               "display", "MAGIC", "COMMAND")
 MARKER = "# agent-migrate: hidden statements {number}\n"
-_CONTINUES = re.compile(r"(else|elif|except|finally)\b")
 _WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -52,36 +52,6 @@ class EntrySegments:
     def original_line(self, line: int) -> int:
         """The line of the original file that line `line` of `text` is."""
         return line + sum(count - 1 for marker_line, count in self.markers if marker_line < line)
-
-
-def _starts_statement(line: str) -> bool:
-    return bool(line) and line[0] not in " \t#\r\n\f)]}" and not _CONTINUES.match(line)
-
-
-class NotCut(Exception):
-    """The file does not cut cleanly into top-level statements (or only at too high a cost)."""
-
-
-def top_level_statements(source: str) -> Iterator[tuple[str, ast.Module]]:
-    """The source as consecutive pieces that each parse alone, one top-level statement (with the comments
-    and blank lines after it) per piece, one at a time so only one piece's tree is alive; NotCut at the end
-    when the file does not cut cleanly."""
-    lines = source.splitlines(keepends=True)
-    starts = [number for number, line in enumerate(lines) if number and _starts_statement(line)]
-    start, parsed = 0, 0
-    for end in [*starts, len(lines)]:
-        text = "".join(lines[start:end])
-        parsed += len(text)
-        if parsed > 4 * len(source):  # long strings with code-like lines: not worth cutting
-            raise NotCut
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue  # the line was inside a string or a bracket: the statement goes on
-        yield text, tree
-        start = end
-    if start != len(lines):
-        raise NotCut
 
 
 def _hideable(tree: ast.Module, text: str, keep: set[str]) -> bool:
