@@ -22,7 +22,7 @@ from scripts import app_process, processes, replay_compare, replay_set, replay_s
 from scripts.core.errors import MigrateError
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout, find_app
-from scripts.core.reports import StepReport, read_report, write_report
+from scripts.core.reports import StepReport, read_report
 from scripts.smoke_original import OriginalRun, original_python
 from scripts.smoke_request import PARITY_CHOICES, comparison_mode
 from scripts.smoke_server import ask, server_command
@@ -218,7 +218,7 @@ def replay(workdir, args: argparse.Namespace) -> StepReport:
         None if (layout.original / "MLmodel").is_file() else f"no {layout.relative(layout.original)}/MLmodel")
     report = StepReport(STEP, inputs={key: value for key, value in source.items() if key != "set"}
                         | {"app": layout.relative(layout.root), "parity": args.parity,
-                           "python": str(args.python) if args.python else None})
+                           "python": str(args.python) if args.python else None}, layout=layout)
     with ExitStack() as running:
         original = None
         if skipped is None:
@@ -235,7 +235,6 @@ def replay(workdir, args: argparse.Namespace) -> StepReport:
                        + record_findings(records, mode, where))
     report.payload = {"comparison": mode, "set": source["set"], "server": server, "original": original_record,
                       "agent_files": agent_files, "totals": replay_compare.totals(records), "requests": records}
-    write_report(layout, report)
     return report
 
 

@@ -554,15 +554,6 @@ def test_without_python_the_app_runs_from_its_own_uv_environment(migrated_apps, 
     assert report["payload"]["parity"]["status"] == "ran" and report["status"] == "ok"
 
 
-def load_benchmark():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_concurrency", REPO / "benchmarks" / "concurrency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.e2e
 def test_sync_migration_answers_like_the_original(migrated_apps, standin_workspace):
     workdir = migrated_apps("sync")
@@ -592,7 +583,9 @@ def test_async_migration_parity_until_its_conversion_is_done(migrated_apps, stan
     [parity] = [finding for finding in report["findings"] if finding["code"] == "SMK013"]
     assert "$.custom_outputs" in parity["message"]
 
-    load_benchmark().complete_async_conversion(app / "agent_server" / "agent.py")
+    from scripts import demo  # the conversion the demo and the benchmark apply, recorded with the examples
+
+    demo.load_example_module("async_conversions").convert("openai_tools", app / "agent_server" / "agent.py")
     completed, report = smoke_migrated(workdir, app, env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert report["status"] == "ok", report["findings"]
