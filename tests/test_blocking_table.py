@@ -29,3 +29,43 @@ def test_each_pattern_classifies_its_example(entry):
                                   "await asyncio.to_thread(w.jobs.run_now, 1)"])
 def test_calls_that_do_not_block_are_left_alone(call):
     assert blocking_in_handler(f"import asyncio\n{call}") == []
+
+
+def blocking_in(source: str) -> list:
+    module = parsed_module(ast.parse(textwrap.dedent(source)), "agent_server.agent", "agent_server/agent.py")
+    return blocking_calls({module.name: module}, [(module.name, "handler")])
+
+
+def test_a_tool_defined_inside_the_handler_and_called_through_a_dict_is_reached():
+    """The shape of an on-behalf-of-user tool loop: tools built per request as closures over the user's client,
+    looked up by the LLM's tool name. Their SQL and Genie calls run on the event loop."""
+    found = blocking_in("""
+        from databricks.sdk import WorkspaceClient
+
+        def build_tools(w):
+            def sales_report(region):
+                return w.statement_execution.execute_statement(statement="select 1", warehouse_id="x")
+
+            def ask_genie(question):
+                return w.genie.start_conversation_and_wait("space", question)
+            return {"sales_report": sales_report, "ask_genie": ask_genie}
+
+        async def handler(request, w):
+            tools = build_tools(w)
+            return tools[request.name](**request.arguments)
+        """)
+    assert [(site.call, site.function) for site in found] == [
+        ("w.statement_execution.execute_statement", "build_tools.sales_report"),
+        ("w.genie.start_conversation_and_wait", "build_tools.ask_genie")]
+
+
+def test_a_nested_function_handed_to_a_thread_is_not_blocking():
+    found = blocking_in("""
+        import asyncio
+
+        async def handler(request, w):
+            def run_query():
+                return w.statement_execution.execute_statement(statement="select 1", warehouse_id="x")
+            return await asyncio.to_thread(run_query)
+        """)
+    assert found == []

@@ -2,7 +2,8 @@
 
 A call is judged by its name only (no type inference), after resolving import aliases. Reached means: in an
 `async def`, or in a function of the app that such code calls by name (through imports between the app's
-modules, a module-level instance's methods, and `self.method()` inside a class). A sync HTTP client kept in a
+modules, a module-level instance's methods, and `self.method()` inside a class), or in a function defined
+inside a reached one (tools built per request and called through a dict), unless it is handed to a thread. A sync HTTP client kept in a
 name (`client = httpx.Client()`, `self.http = httpx.Client()` in `__init__`) makes the calls on that name
 blocking too. Awaited calls are async already and are left out.
 """
@@ -22,6 +23,8 @@ LANGCHAIN_MODULES = {"langchain", "langchain_core", "langchain_community", "lang
 # What to use instead of each kind of blocking call (the table of call patterns is blocking_table.py).
 ASYNC_EQUIVALENT = INSTEAD
 HTTP_CLIENTS = {"httpx.Client", "requests.Session", "requests.sessions.Session"}
+# Calls that run the function they are given in a worker thread, off the event loop.
+OFFLOADERS = {"to_thread", "run_in_executor", "run_sync", "run_in_threadpool", "submit"}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"}
 
 
@@ -226,10 +229,19 @@ class _Calls(ast.NodeVisitor):
         self.awaited: set[int] = set()
         self.sites: list[tuple[ast.Call, str]] = []
         self.callees: list[ast.Call] = []
+        # Functions defined inside this one (tools built per request, dispatched through a dict or a list):
+        # reached with it, unless handed to a thread (`asyncio.to_thread(tool)`), where blocking is the point.
+        self.nested: list[ast.AST] = []
+        self.offloaded: set[str] = set()
 
     def visit_FunctionDef(self, node):
         if node is self.function:
             self.generic_visit(node)
+        else:
+            self.nested.append(node)
+
+    def reached_nested(self) -> list[ast.AST]:
+        return [node for node in self.nested if node.name not in self.offloaded]
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -262,6 +274,8 @@ class _Calls(ast.NodeVisitor):
         return resolved is not None and resolved[1] is not None and _is_sync_generator(resolved[1])
 
     def visit_Call(self, node):
+        if (dotted_name(node.func) or "").rsplit(".", 1)[-1] in OFFLOADERS:
+            self.offloaded.update(arg.id for arg in node.args if isinstance(arg, ast.Name))
         kind = None if id(node) in self.awaited else kind_of(node, self.module)
         if kind:
             self.sites.append((node, kind))
@@ -324,6 +338,7 @@ def blocking_calls(modules: dict[str, ParsedModule], roots: list[tuple[str, str]
         for call, kind in visitor.sites:
             written = dotted_name(call.func) or ast.unparse(call.func)
             found[(module.path, call.lineno, written)] = BlockingCall(module.path, call.lineno, written, kind, qualified)
+        pending.extend((module_name, inner, f"{qualified}.{inner.name}") for inner in visitor.reached_nested())
         for call in visitor.callees:
             resolved = resolve(module, call, modules, qualified)
             if resolved and resolved[1] is not None:
