@@ -29,6 +29,7 @@ from scripts.core.reports import StepReport, read_report
 from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
 from scripts.transform import async_native, entry_segments, user_credentials
 from scripts.transform import per_request
+from scripts.transform.agent_names import numbered
 from scripts.transform.original import read_analysis
 from scripts.transform.added_imports import add_imports
 from scripts.model.blocking import blocking_calls, parse_app_modules
@@ -43,7 +44,9 @@ ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 SYNC_BRIDGE = f"{APP_PACKAGE}/sync_bridge.py"
 # Scaffold files this step writes only into an app scaffolded before they existed (never replaced, never stale).
 LOOP_BRIDGE = f"{APP_PACKAGE}/loop_bridge.py"
-SCAFFOLD_SHIPPED = (SYNC_BRIDGE, chat_agent.ADAPTER_PATH, langchain.ADAPTER_PATH, chat_model.ADAPTER_PATH, LOOP_BRIDGE)
+# Agents served through an adapter (scripts/transform/adapted.py), by the report's `transform`.
+ADAPTED = {kind.MODE: kind for kind in (chat_agent, chat_model, langchain)}
+SCAFFOLD_SHIPPED = (SYNC_BRIDGE, *(kind.ADAPTER.path for kind in ADAPTED.values()), LOOP_BRIDGE)
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
@@ -75,15 +78,6 @@ class EntryModule:
     agent: agent_class.AgentModule
     plan: handlers.HandlerPlan
     request_state: per_request.RequestStatePlan
-
-
-def _pick(name: str, taken: set[str]) -> str:
-    candidate, number = name, 2
-    while candidate in taken:
-        candidate = f"{name}_{number}"
-        number += 1
-    taken.add(candidate)
-    return candidate
 
 
 def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
@@ -132,7 +126,7 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
     if original.agent.get("langchain"):  # shapes: a LangChain model from code (scripts/transform/langchain.py)
         agent = langchain.wrap(module, taken, original.entry.name)
         return finish_entry(original, agent, handlers.HandlerPlan(mode, agent.predict, agent.predict_stream),
-                            langchain, state, None), rewrite
+                            langchain.ADAPTER, state, None), rewrite
     location = agent_class.locate_agent(module, original.agent)
     if location.instance_name and location.instance_name in hidden[0]:
         return None
@@ -146,11 +140,11 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
     elif chat == "ChatAgent":
         agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
-        builder = chat_agent
+        builder = chat_agent.ADAPTER
     elif chat == "ChatModel":  # shapes: converted as a ChatAgent is (scripts/transform/chat_model.py)
         agent = chat_model.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
-        builder = chat_model
+        builder = chat_model.ADAPTER
     elif chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
                                  original.artifact_keys, original.model_config is not None)
@@ -173,9 +167,10 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
 
 def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: handlers.HandlerPlan,
                  builder, state: per_request.RequestStatePlan, location) -> EntryModule:
-    """The module with the handlers `builder` writes for `plan` appended and their imports added."""
+    """The module with the handlers `builder` (`handlers`, or an agent kind's `Adapter`) writes for `plan`
+    appended and their imports added."""
     plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
-                                _pick("invoke_handler", agent.taken_names), _pick("stream_handler", agent.taken_names),
+                                numbered("invoke_handler", agent.taken_names), numbered("stream_handler", agent.taken_names),
                                 plan.refuse, plan.native_async)
     factory = request_agent_factory(state, agent, location, original)  # request state
     if state.factory:
@@ -188,9 +183,8 @@ def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: 
     module = cst.parse_module(text)
     needed = [*agent.needs_imports, *builder.imports_for(plan)]
     for owner, name in needed:
-        if name in ("invoke", "stream", *chat_agent.ADAPTER_FUNCTIONS, *langchain.ADAPTER_FUNCTIONS,
-                    *chat_model.ADAPTER_FUNCTIONS) \
-                and name in agent.taken_names:
+        adapter_functions = [name for kind in ADAPTED.values() for name in kind.ADAPTER.functions]
+        if name in ("invoke", "stream", *adapter_functions) and name in agent.taken_names:
             raise MigrateError(f"{original.entry.name} already uses the name `{name}`",
                                f"rename it in a copy of the agent, or edit agent_server/agent.py by hand", code="COD002")
     module = add_imports(module, needed)
@@ -417,10 +411,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if mode == "sync" and entry.plan.native_async:
         shipped = [SYNC_BRIDGE, LOOP_BRIDGE]  # async-native agent: its coroutines on one background loop
-    if entry.agent.mode == chat_agent.MODE:
-        shipped = [SYNC_BRIDGE, chat_agent.ADAPTER_PATH]  # a ChatAgent runs in worker threads in both modes
-    elif entry.agent.mode in (langchain.MODE, chat_model.MODE):  # so do a LangChain runnable and a ChatModel
-        shipped = [SYNC_BRIDGE, langchain.ADAPTER_PATH if entry.agent.mode == langchain.MODE else chat_model.ADAPTER_PATH]
+    if entry.agent.mode in ADAPTED:  # served through an adapter, in worker threads in both modes
+        shipped = [SYNC_BRIDGE, ADAPTED[entry.agent.mode].ADAPTER.path]
     for relative in shipped:
         if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
             files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
@@ -440,7 +432,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         found_blocking = []
         if mode == "async" or any(word in content for content in files.values() for word in LOOP_WORDS):
             modules = parse_app_modules(staged, APP_PACKAGE, lazy=True)  # a large agent: only what is reached
-            in_threads = mode == "sync" or entry.agent.mode in (chat_agent.MODE, langchain.MODE, chat_model.MODE)
+            in_threads = mode == "sync" or entry.agent.mode in ADAPTED
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
             if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
@@ -456,38 +448,8 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
             f"{agent.class_name} is a {agent.interface}: the handlers written only explain what is left to do",
             CHAT_GUIDE))
-    elif agent.mode == chat_model.MODE:  # shapes
-        report.findings.append(Finding(
-            "COD081", "warning", f"{app_name}/{ENTRY_PATH}",
-            f"{agent.class_name} is a ChatModel: it is kept as written, runs in worker threads, and "
-            f"{chat_model.ADAPTER_PATH} translates each Responses request into its predict(context, messages, "
-            f"params) (params carry custom_inputs only; context is None) and its chat completion back (the first "
-            f"choice's text → a message item, tool_calls → function_call items)"
-            + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished "
-               "items"),
-            "check that predict reads no `context` (it got artifacts in load_context) and needs no sampling "
-            "parameters from the request; tell its clients to send {\"input\": [...]} instead of "
-            "{\"messages\": [...]}"))
-    elif agent.mode == langchain.MODE:  # shapes
-        report.findings.append(Finding(
-            "COD080", "warning", f"{app_name}/{ENTRY_PATH}",
-            f"a LangChain model: the runnable `{agent.class_name}` is served through {langchain.ADAPTER_PATH} "
-            f"(input items → {{\"messages\": [...]}} plus custom_inputs as top-level keys; the last AI message → "
-            f"one message item; streams through the runnable's stream), in worker threads",
-            "review that the runnable's output holds its answer as the last AI message (other state keys are not "
-            "returned), and tell its clients to send {\"input\": [...]} instead of {\"messages\": [...]}"))
-    elif agent.mode == chat_agent.MODE:
-        report.findings.append(Finding(
-            "COD005", "warning", f"{app_name}/{ENTRY_PATH}",
-            f"{agent.class_name} is a ChatAgent: it is kept as written, runs in worker threads, and "
-            f"{chat_agent.ADAPTER_PATH} translates each Responses request into its predict(messages, context, "
-            f"custom_inputs) and its messages back (assistant text → message items, tool_calls → function_call "
-            f"items, tool messages → function_call_output items)"
-            + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished "
-               "items"),
-            "review that the agent's output roles map as expected (text of any role becomes an assistant message "
-            "item; attachments are dropped), and tell its clients to send {\"input\": [...]} instead of "
-            "{\"messages\": [...]}"))
+    elif agent.mode in ADAPTED:  # a ChatAgent, a ChatModel, a LangChain runnable: what the adapter maps
+        report.findings.append(ADAPTED[agent.mode].served_finding(agent, f"{app_name}/{ENTRY_PATH}"))
     elif agent.mode == "wrapper":
         report.findings.append(Finding(
             "COD004", "warning", f"{app_name}/{ENTRY_PATH}",

@@ -1,10 +1,17 @@
 """libcst transforms that move a Model Serving agent's code into the app's `agent_server` package.
 
-- `modules`: where each copied file lands, imports between copied modules, artifact paths;
-- `agent_class`: the agent class turned into module-level functions (or kept and wrapped);
-- `handlers`: the generated `@invoke`/`@stream` functions for sync and async mode;
-- `chat_agent`: a ChatAgent kept as written, served through `agent_server/chat_agent_adapter.py`;
-- `blocking`: call sites that block an event loop, shared by the code step and the code check.
+Where a new transform goes, by what it changes:
+- where files land and the rewrites that keep them working there: `modules`, with the patterns of code
+  written for Model Serving or a notebook hooked in through `patterns` (`container_paths`, `cwd_files`,
+  `notebook`, `original_names`) and the user's identity (`user_credentials`);
+- the agent class: `agent_class` (locate, then `agent_extract` into module functions or `agent_wrap` into
+  one instance), `per_request` (an instance per request), `async_native`, `factory`, `pickled`;
+- agents served through an adapter of `agent_server/` (ChatAgent, ChatModel, LangChain): `adapted`, with one
+  declaration per kind in `chat_agent`, `chat_model`, `langchain`;
+- the `@invoke`/`@stream` handlers: `handlers`; a large file: `entry_segments`.
+
+Call sites that block an event loop are found in `scripts/model/blocking.py`, shared by the code step and the
+code check.
 
 libcst keeps comments and formatting, so the migrated code still reads like the user's own.
 """

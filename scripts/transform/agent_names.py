@@ -130,6 +130,15 @@ def module_bindings(module: cst.Module, skip: set[int]) -> set[str]:
     return names
 
 
+def numbered(name: str, taken: set[str]) -> str:
+    """`name`, or `name_2` (then `name_3`, ...) when it is taken; the choice becomes taken."""
+    candidate, number = name, 2
+    while candidate in taken:
+        candidate, number = f"{name}_{number}", number + 1
+    taken.add(candidate)
+    return candidate
+
+
 def pick(name: str, taken: set[str]) -> str:
     """`name`, or `agent_name` (then `agent_name_2`, ...) when it is taken; the choice becomes taken."""
     candidate = name if name not in taken else f"{'_' if name.startswith('_') else ''}agent_{name.lstrip('_')}"

@@ -1,67 +1,39 @@
 """Chat wrapper mode: a ChatAgent (mlflow.pyfunc.ChatAgent) served through the Responses protocol.
 
-AgentServer speaks only Responses, and MLflow ships no ChatAgent→Responses converter. The class is kept as
-written with one module-level instance (as in wrapper mode, `agent_class.wrap`), and the handlers appended
-here hand each request to `agent_server/chat_agent_adapter.py`, which translates it into
-`predict(messages, context, custom_inputs)` and the ChatAgentResponse (or ChatAgentChunks) back. A
-ChatAgent is sync code, so in both modes it runs in worker threads through `agent_server/sync_bridge.py`.
+MLflow ships no ChatAgent→Responses converter. The class is kept as written with one module-level instance
+(as in wrapper mode, `agent_class.wrap`), and `agent_server/chat_agent_adapter.py` translates each request
+into `predict(messages, context, custom_inputs)` and the ChatAgentResponse (or ChatAgentChunks) back
+(`adapted.py`: how such agents are served).
 """
 
 from __future__ import annotations
 
-import libcst as cst
+from scripts.core.findings import Finding
+from scripts.transform import adapted
 
-from scripts.transform import agent_class
-from scripts.transform.handlers import HandlerPlan
-
-MODE = "chat_wrapper"
-ADAPTER_MODULE = "agent_server.chat_agent_adapter"
-ADAPTER_PATH = "agent_server/chat_agent_adapter.py"
-# The adapter functions the handlers call; the entry module must not use these names for anything else.
-ADAPTER_FUNCTIONS = ("predict_with_chat_agent", "stream_with_chat_agent", "stream_from_chat_predict")
-
-
-def wrap(module: cst.Module, location: agent_class.AgentLocation, taken: set[str], artifact_paths: dict[str, str],
-         model_config: bool) -> agent_class.AgentModule:
-    """The class kept, one instance created and loaded; `predict_stream` is None when the class (and its bases
-    in this file) leave it to ChatAgent, whose own raises NotImplementedError."""
-    agent = agent_class.wrap(module, location, f"{location.class_name} is a ChatAgent, served through "
-                             f"{ADAPTER_PATH}", taken, artifact_paths, model_config)
-    agent.mode = MODE
-    agent.interface = "ChatAgent"
-    if not agent_class.defines_method(location, "predict_stream"):
-        agent.predict_stream = None
-    return agent
+ADAPTER = adapted.Adapter(
+    mode="chat_wrapper", module="agent_server.chat_agent_adapter", invoke="predict_with_chat_agent",
+    stream="stream_with_chat_agent", stream_from_predict="stream_from_chat_predict",
+    header="Served by MLflow's AgentServer, which speaks the Responses protocol:\n"
+           "agent_server/chat_agent_adapter.py turns each request into the ChatAgent's\n"
+           "predict(messages, context, custom_inputs) and its messages back into output items. The\n"
+           "ChatAgent is sync code, so it runs in worker threads (agent_server/sync_bridge.py): on the\n"
+           "server's event loop it would serialize every request.")
+MODE = ADAPTER.mode
 
 
-def imports_for(plan: HandlerPlan) -> list[tuple[str, str]]:
-    functions = ["predict_with_chat_agent",
-                 "stream_with_chat_agent" if plan.predict_stream else "stream_from_chat_predict"]
-    return [("mlflow.genai.agent_server", "invoke"), ("mlflow.genai.agent_server", "stream"),
-            ("mlflow.types.responses", "ResponsesAgentRequest"),
-            ("mlflow.types.responses", "ResponsesAgentResponse"),
-            ("mlflow.types.responses", "ResponsesAgentStreamEvent"),
-            ("collections.abc", "AsyncIterator"),
-            ("agent_server.sync_bridge", "iterate_sync"), ("agent_server.sync_bridge", "run_sync"),
-            *((ADAPTER_MODULE, function) for function in functions)]
+def wrap(module, location, taken, artifact_paths, model_config):
+    return adapted.wrap_class(ADAPTER, "ChatAgent", module, location, taken, artifact_paths, model_config)
 
 
-def handler_source(plan: HandlerPlan) -> str:
-    header = ("# Served by MLflow's AgentServer, which speaks the Responses protocol:\n"
-              "# agent_server/chat_agent_adapter.py turns each request into the ChatAgent's\n"
-              "# predict(messages, context, custom_inputs) and its messages back into output items. The\n"
-              "# ChatAgent is sync code, so it runs in worker threads (agent_server/sync_bridge.py): on the\n"
-              "# server's event loop it would serialize every request.\n")
-    invoke = (f"@invoke()\nasync def {plan.invoke_name}(request: ResponsesAgentRequest) "
-              f"-> ResponsesAgentResponse:\n"
-              f"    return await run_sync(predict_with_chat_agent, {plan.predict}, request)\n")
-    signature = (f"@stream()\nasync def {plan.stream_name}(request: ResponsesAgentRequest) "
-                 f"-> AsyncIterator[ResponsesAgentStreamEvent]:\n")
-    if plan.predict_stream:
-        stream = (f"{signature}    async for event in iterate_sync(stream_with_chat_agent, {plan.predict_stream}, "
-                  f"request):\n        yield event\n")
-    else:
-        stream = (f"{signature}    # The agent has no predict_stream of its own: stream predict's finished items.\n"
-                  f"    async for event in iterate_sync(stream_from_chat_predict, {plan.predict}, request):\n"
-                  f"        yield event\n")
-    return f"\n\n{header}{invoke}\n\n{stream}"
+def served_finding(agent, where: str) -> Finding:
+    return Finding(
+        "COD005", "warning", where,
+        f"{agent.class_name} is a ChatAgent: it is kept as written, runs in worker threads, and "
+        f"{ADAPTER.path} translates each Responses request into its predict(messages, context, "
+        f"custom_inputs) and its messages back (assistant text → message items, tool_calls → function_call "
+        f"items, tool messages → function_call_output items)"
+        + ("" if agent.predict_stream else "; it has no predict_stream, so streams send predict's finished items"),
+        "review that the agent's output roles map as expected (text of any role becomes an assistant message "
+        "item; attachments are dropped), and tell its clients to send {\"input\": [...]} instead of "
+        "{\"messages\": [...]}")

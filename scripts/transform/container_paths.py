@@ -94,20 +94,27 @@ def in_container(path: str) -> bool:
     return path == CONTAINER_ROOT or path.startswith(CONTAINER_ROOT + "/")
 
 
-class ContainerPathRewriter(cst.CSTTransformer):
-    """Every `/model/...` path of one module, rewritten to the app's file or recorded as a site to fix."""
+class ModelFileRewriter(cst.CSTTransformer):
+    """A rewriter of one module's paths to the model's files: where it finds a file, what it rewrote or could not."""
 
     METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
 
     def __init__(self, locate: Callable[[str], str | None], depth: int, path_name: str):
         self.locate = locate  # model-relative path → agent_server-relative path, or None
-        self.depth = depth
-        self.path_name = path_name
+        self.depth = depth  # how deep the module is under agent_server/ (for `module_relative`)
+        self.path_name = path_name  # the name `Path` is imported as in the module
         self.sites: list[PatternSite] = []
-        self._replacements: dict[int, cst.BaseExpression] = {}
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.get_metadata(cst.metadata.PositionProvider, node).start.line
+
+
+class ContainerPathRewriter(ModelFileRewriter):
+    """Every `/model/...` path of one module, rewritten to the app's file or recorded as a site to fix."""
+
+    def __init__(self, locate: Callable[[str], str | None], depth: int, path_name: str):
+        super().__init__(locate, depth, path_name)
+        self._replacements: dict[int, cst.BaseExpression] = {}
 
     def _claim(self, node: cst.CSTNode, path: str, as_path: bool, shown: str) -> bool:
         """Map `path` (under /model) for `node`; False when it cannot be mapped (recorded as an error site)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from scripts.transform.container_paths import PatternSite, literal_text, module_relative
+from scripts.transform.container_paths import ModelFileRewriter, PatternSite, literal_text, module_relative
 from scripts.transform.modules import ARTIFACTS_DIR, dotted
 
 # Calls whose first argument is a file read (pandas' readers too); `Path(...)` only counts when it is read.
@@ -49,14 +49,9 @@ def _mode(call: cst.Call) -> str:
     return "r"
 
 
-class WorkingDirectoryFileRewriter(cst.CSTTransformer):
-    METADATA_DEPENDENCIES = (cst.metadata.PositionProvider,)
-
+class WorkingDirectoryFileRewriter(ModelFileRewriter):
     def __init__(self, locate: Callable[[str], str | None], depth: int, path_name: str):
-        self.locate = locate  # model-relative path → agent_server-relative path, or None
-        self.depth = depth
-        self.path_name = path_name
-        self.sites: list[PatternSite] = []
+        super().__init__(locate, depth, path_name)
         self._read_paths: set[int] = set()  # Path("x") calls that are read (`.read_text()`, `.open()`)
 
     def visit_Attribute(self, node):
@@ -73,7 +68,7 @@ class WorkingDirectoryFileRewriter(cst.CSTTransformer):
         if not relative_file(value) or (is_read and WRITE_MODES & set(_mode(updated_node))):
             return updated_node
         target = next((found for found in map(self.locate, model_candidates(value)) if found is not None), None)
-        line = self.get_metadata(cst.metadata.PositionProvider, original_node).start.line
+        line = self._line(original_node)
         if target is None:
             if is_read or id(original_node) in self._read_paths:
                 self.sites.append(PatternSite(

@@ -2,10 +2,10 @@
 
 There is no agent class to extract or wrap: the module is kept as written, the runnable the last
 `mlflow.models.set_model(...)` registered stays in (or becomes) a module-level name, and the handlers
-appended here hand each request to `agent_server/langchain_adapter.py` (input items → `{"messages": [...]}`,
+appended hand each request to `agent_server/langchain_adapter.py` (input items → `{"messages": [...]}`,
 the last AI message → a message item, the runnable's stream → deltas). The runnable's `invoke`/`stream` are
 sync calls that may wait on an LLM, so in both modes they run in worker threads
-(`agent_server/sync_bridge.py`), as a ChatAgent does.
+(`adapted.py`: how such agents are served).
 """
 
 from __future__ import annotations
@@ -13,22 +13,19 @@ from __future__ import annotations
 import libcst as cst
 
 from scripts.core.errors import MigrateError
-from scripts.transform import agent_class
-from scripts.transform.handlers import HandlerPlan
+from scripts.core.findings import Finding
+from scripts.transform import adapted, agent_class
+from scripts.transform.agent_names import numbered
 from scripts.transform.location import set_model_argument
 
-MODE = "langchain"
-ADAPTER_MODULE = "agent_server.langchain_adapter"
-ADAPTER_PATH = "agent_server/langchain_adapter.py"
-ADAPTER_FUNCTIONS = ("invoke_runnable", "stream_runnable")
-
-
-def _pick(name: str, taken: set[str]) -> str:
-    candidate, number = name, 2
-    while candidate in taken:
-        candidate, number = f"{name}_{number}", number + 1
-    taken.add(candidate)
-    return candidate
+ADAPTER = adapted.Adapter(
+    mode="langchain", module="agent_server.langchain_adapter", invoke="invoke_runnable", stream="stream_runnable",
+    stream_from_predict=None,
+    header="Served by MLflow's AgentServer, which speaks the Responses protocol:\n"
+           "agent_server/langchain_adapter.py turns each request into the {\"messages\": [...]} input the\n"
+           "runnable took on Model Serving, and its last AI message into the output item. invoke and\n"
+           "stream are sync calls, so they run in worker threads (agent_server/sync_bridge.py).")
+MODE = ADAPTER.mode
 
 
 def wrap(module: cst.Module, taken: set[str], entry_name: str) -> agent_class.AgentModule:
@@ -43,7 +40,7 @@ def wrap(module: cst.Module, taken: set[str], entry_name: str) -> agent_class.Ag
     if isinstance(argument, cst.Name):
         runnable, replacement = argument.value, None
     else:
-        runnable = _pick("RUNNABLE", taken)
+        runnable = numbered("RUNNABLE", taken)
         replacement = cst.parse_statement(f"{runnable} = {cst.Module([]).code_for_node(argument)}\n")
     body = []
     for statement in module.body:
@@ -55,25 +52,11 @@ def wrap(module: cst.Module, taken: set[str], entry_name: str) -> agent_class.Ag
                                    runnable, False, [], taken | {runnable})
 
 
-def imports_for(plan: HandlerPlan) -> list[tuple[str, str]]:
-    return [("mlflow.genai.agent_server", "invoke"), ("mlflow.genai.agent_server", "stream"),
-            ("mlflow.types.responses", "ResponsesAgentRequest"),
-            ("mlflow.types.responses", "ResponsesAgentResponse"),
-            ("mlflow.types.responses", "ResponsesAgentStreamEvent"),
-            ("collections.abc", "AsyncIterator"),
-            ("agent_server.sync_bridge", "iterate_sync"), ("agent_server.sync_bridge", "run_sync"),
-            *((ADAPTER_MODULE, function) for function in ADAPTER_FUNCTIONS)]
-
-
-def handler_source(plan: HandlerPlan) -> str:
-    header = ("# Served by MLflow's AgentServer, which speaks the Responses protocol:\n"
-              "# agent_server/langchain_adapter.py turns each request into the {\"messages\": [...]} input the\n"
-              "# runnable took on Model Serving, and its last AI message into the output item. invoke and\n"
-              "# stream are sync calls, so they run in worker threads (agent_server/sync_bridge.py).\n")
-    return (f"\n\n{header}@invoke()\nasync def {plan.invoke_name}(request: ResponsesAgentRequest) "
-            f"-> ResponsesAgentResponse:\n"
-            f"    return await run_sync(invoke_runnable, {plan.predict}, request)\n\n\n"
-            f"@stream()\nasync def {plan.stream_name}(request: ResponsesAgentRequest) "
-            f"-> AsyncIterator[ResponsesAgentStreamEvent]:\n"
-            f"    async for event in iterate_sync(stream_runnable, {plan.predict_stream}, request):\n"
-            f"        yield event\n")
+def served_finding(agent, where: str) -> Finding:
+    return Finding(
+        "COD080", "warning", where,
+        f"a LangChain model: the runnable `{agent.class_name}` is served through {ADAPTER.path} "
+        f"(input items → {{\"messages\": [...]}} plus custom_inputs as top-level keys; the last AI message → "
+        f"one message item; streams through the runnable's stream), in worker threads",
+        "review that the runnable's output holds its answer as the last AI message (other state keys are not "
+        "returned), and tell its clients to send {\"input\": [...]} instead of {\"messages\": [...]}")

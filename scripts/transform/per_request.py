@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from scripts.transform.location import AgentLocation, assignment
+from scripts.transform.agent_names import numbered
 from scripts.transform.modules import dotted
 
 PER_REQUEST, REFUSED, STATELESS = "per_request", "refused", "stateless"
@@ -86,8 +87,8 @@ def construction_call(location: AgentLocation) -> str | None:
 def factory_source(plan: RequestStatePlan, class_name: str, call: str, taken: set[str],
                    artifact_paths: dict[str, str], model_config: bool) -> str:
     """The module-level context and the factory the handlers call; sets `plan.factory`."""
-    context = _pick("_REQUEST_AGENT_CONTEXT", taken)
-    plan.factory = _pick("new_request_agent", taken)
+    context = numbered("_REQUEST_AGENT_CONTEXT", taken)
+    plan.factory = numbered("new_request_agent", taken)
     artifacts = ", ".join(f'"{key}": str(Path(__file__).parent / "artifacts" / "{path}")'
                           for key, path in sorted(artifact_paths.items()))
     config = ('ModelConfig(development_config=str(Path(__file__).parent / "model_config.yml")).to_dict()'
@@ -102,15 +103,6 @@ def factory_source(plan: RequestStatePlan, class_name: str, call: str, taken: se
             f"    agent = {call}\n"
             f"    agent.load_context({context})\n"
             f"    return agent\n")
-
-
-def _pick(name: str, taken: set[str]) -> str:
-    candidate, number = name, 2
-    while candidate in taken:
-        candidate = f"{name}_{number}"
-        number += 1
-    taken.add(candidate)
-    return candidate
 
 
 REQUEST_AGENT = "request_agent"  # the handlers' local name for the agent of their request
