@@ -73,7 +73,7 @@ def migrate(argv: list[str], env: dict) -> None:
 
 
 def convert_async(agent_path: Path, transport: bool = True) -> None:
-    """The judgement work `migrate code --mode async` leaves to the assistant (COD009/COD010), as recorded for
+    """The judgement work `migrate code --mode async` leaves to the assistant (COD010), as recorded for
     this example in examples/async_conversions.py (the demo applies the same edits); without the fast
     transport for the hand migration."""
     conversions = load_example_module("async_conversions")

@@ -1,7 +1,7 @@
 """The async conversion an assistant does after `migrate code --mode async`, written down for the examples.
 
 `migrate code --mode async` writes `async def` handlers and lists, as COD010 findings, the blocking calls
-left for the assistant to convert (COD009 says `custom_outputs` must be passed through by hand). The demo and
+left for the assistant to convert. The demo and
 the benchmark stand in for the assistant with these edits. Each `before` must occur exactly once in the
 generated `agent_server/agent.py`, so a change in what `migrate code` writes shows up as an error here
 instead of a silently different app.
@@ -29,9 +29,7 @@ ASYNC_CONVERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
          "client = AsyncOpenAI(base_url=f\"{_workspace.config.host.rstrip('/')}/serving-endpoints\", api_key=\"-\",\n"
          f"                     default_headers=_workspace.config.authenticate(){FAST_TRANSPORT})"),
         ("response = client.chat.completions.create(", "response = await client.chat.completions.create("),
-        # COD009: the original predict returned the request's custom_inputs as custom_outputs.
-        ("return ResponsesAgentResponse(output=outputs)",
-         "return ResponsesAgentResponse(output=outputs, custom_outputs=request.custom_inputs)"),
+        # (COD009: the custom_outputs the original predict returned are carried by `migrate code` itself.)
     ),
 }
 

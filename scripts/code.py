@@ -27,7 +27,7 @@ from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
 from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
-from scripts.transform import async_native, entry_segments, user_credentials
+from scripts.transform import async_native, custom_outputs, entry_segments, user_credentials
 from scripts.transform import per_request
 from scripts.transform.agent_names import numbered
 from scripts.transform.original import read_analysis
@@ -78,6 +78,7 @@ class EntryModule:
     agent: agent_class.AgentModule
     plan: handlers.HandlerPlan
     request_state: per_request.RequestStatePlan
+    predict_outputs: custom_outputs.PredictOutputs | None = None  # async: the custom_outputs predict returned
 
 
 def transform_entry(original: OriginalModel, tree: CodeTree, mode: str,
@@ -162,6 +163,12 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
                 agent.predict_stream = None
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
         plan = _async_native_plan(plan, agent, location) or plan  # async
+        if mode == "async" and plan.predict_stream and not plan.native_async:  # invoke collects the stream
+            outputs = custom_outputs.predict_outputs(location.class_node, original.agent.get("line"),
+                                                     original.entry.name)
+            plan = dataclasses.replace(plan, custom_outputs=outputs.carried if outputs else None)
+            return dataclasses.replace(finish_entry(original, agent, plan, builder, state, location),
+                                       predict_outputs=outputs), rewrite
     return finish_entry(original, agent, plan, builder, state, location), rewrite
 
 
@@ -169,9 +176,8 @@ def finish_entry(original: OriginalModel, agent: agent_class.AgentModule, plan: 
                  builder, state: per_request.RequestStatePlan, location) -> EntryModule:
     """The module with the handlers `builder` (`handlers`, or an agent kind's `Adapter`) writes for `plan`
     appended and their imports added."""
-    plan = handlers.HandlerPlan(plan.mode, plan.predict, plan.predict_stream,
-                                numbered("invoke_handler", agent.taken_names), numbered("stream_handler", agent.taken_names),
-                                plan.refuse, plan.native_async)
+    plan = dataclasses.replace(plan, invoke_name=numbered("invoke_handler", agent.taken_names),
+                               stream_name=numbered("stream_handler", agent.taken_names))
     factory = request_agent_factory(state, agent, location, original)  # request state
     if state.factory:
         plan = dataclasses.replace(plan, predict=per_request.served_by_request_agent(plan.predict),
@@ -395,6 +401,28 @@ def build_agent_server(app_dir: Path, files: dict[str, bytes], stale: set[str]) 
 # ---------------------------------------------------------------------------------------------------- the step
 
 
+def uncalled_predict_finding(app_name: str, entry: EntryModule) -> Finding:
+    """COD009: async invoke collects the stream, so the class's predict is not called; what it returned as
+    custom_outputs is carried into the invoke when it reads only the request (custom_outputs.py)."""
+    agent, outputs, where = entry.agent, entry.predict_outputs, f"{app_name}/{ENTRY_PATH}"
+    uncalled = (f"{agent.class_name}.predict is not {'called' if agent.mode == 'wrapper' else 'carried over'}: "
+                f"in async mode invoke collects the stream's finished items")
+    if outputs is None:
+        return Finding("COD009", "info", where, uncalled,
+                       f"if predict did more than collect predict_stream's items, add that to {entry.plan.invoke_name}")
+    if outputs.carried:
+        return Finding("COD009", "info", where,
+                       f"{uncalled}; the custom_outputs it returned (`{outputs.source}`, {ORIGINAL_DIR}/"
+                       f"{outputs.path}:{outputs.line}) are returned by {entry.plan.invoke_name}",
+                       f"if predict did more than collect predict_stream's items, add that to {entry.plan.invoke_name}")
+    return Finding("COD009", "warning", where,
+                   f"{uncalled}, so the custom_outputs it returned (`{outputs.source}`, {ORIGINAL_DIR}/"
+                   f"{outputs.path}:{outputs.line}) are lost: {outputs.reason}",
+                   f"return them from {entry.plan.invoke_name} in {ENTRY_PATH} "
+                   f"(`ResponsesAgentResponse(output=outputs, custom_outputs=...)`); `migrate smoke` compares them "
+                   f"with the original's")
+
+
 def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
@@ -487,12 +515,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
             (agent.mode == "extract" and "predict_stream" in agent.functions and entry.plan.predict is None)
             or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
-        report.findings.append(Finding(
-            "COD009", "info", f"{app_name}/{ENTRY_PATH}",
-            f"{agent.class_name}.predict is not {'called' if agent.mode == 'wrapper' else 'carried over'}: "
-            f"in async mode invoke collects the stream's finished items",
-            f"if predict did more than collect predict_stream's items (custom_outputs, ...), add that to "
-            f"{entry.plan.invoke_name}"))
+        report.findings.append(uncalled_predict_finding(app_name, entry))
     report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
     report.findings += request_state_findings(app_name, entry)  # request state
     report.findings += patterns.findings(app_name, rewrites, name_sites)  # patterns: issue 11

@@ -571,21 +571,31 @@ def test_sync_migration_answers_like_the_original(migrated_apps, standin_workspa
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+CARRIED = "return ResponsesAgentResponse(output=outputs, custom_outputs=request.custom_inputs)"
+
+
 @pytest.mark.e2e
-def test_async_migration_parity_until_its_conversion_is_done(migrated_apps, standin_workspace):
-    """`migrate code --mode async` leaves work to do (COD009: custom_outputs; COD010: a blocking client): parity
-    catches the dropped custom_outputs; with the conversion done, the app answers like the original."""
+def test_async_migration_parity_catches_lost_custom_outputs_and_passes_once_converted(migrated_apps,
+                                                                                      standin_workspace):
+    """`migrate code --mode async` carries the custom_outputs predict returned into the invoke (COD009) and
+    leaves a blocking client to convert (COD010): without the carried custom_outputs parity fails on them;
+    with them and the conversion done, the app answers like the original."""
+    from scripts import demo  # the conversion the demo and the benchmark apply, recorded with the examples
+
     workdir = migrated_apps("async")
     app = workdir / "oa-async"
+    entry = app / "agent_server" / "agent.py"
     env = standin_workspace.environ()
+    generated = entry.read_text()
+    assert generated.count(CARRIED) == 1
+    entry.write_text(generated.replace(CARRIED, "return ResponsesAgentResponse(output=outputs)"))
     completed, report = smoke_migrated(workdir, app, env)
     assert completed.returncode == 1
     [parity] = [finding for finding in report["findings"] if finding["code"] == "SMK013"]
     assert "$.custom_outputs" in parity["message"]
 
-    from scripts import demo  # the conversion the demo and the benchmark apply, recorded with the examples
-
-    demo.load_example_module("async_conversions").convert("openai_tools", app / "agent_server" / "agent.py")
+    entry.write_text(generated)
+    demo.load_example_module("async_conversions").convert("openai_tools", entry)
     completed, report = smoke_migrated(workdir, app, env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert report["status"] == "ok", report["findings"]

@@ -22,6 +22,8 @@ class HandlerPlan:
     stream_name: str = "stream_handler"
     refuse: str | None = None  # ChatAgent/ChatModel: handlers that explain what is left to do
     native_async: bool = False  # predict/predict_stream name the agent's own async methods (async_native.py)
+    custom_outputs: str | None = None  # async invoke: what the class's predict returned as custom_outputs
+    # (an expression of the request, custom_outputs.py)
 
 
 def imports_for(plan: HandlerPlan) -> list[tuple[str, str]]:
@@ -73,8 +75,12 @@ def handler_source(plan: HandlerPlan) -> str:
                        f"    async for event in {plan.stream_name}(request):\n"
                        f"        event = ResponsesAgentStreamEvent.model_validate(event)\n"
                        f"        if event.type == \"{OUTPUT_ITEM_DONE}\":\n"
-                       f"            outputs.append(event.item)\n"
-                       f"    return ResponsesAgentResponse(output=outputs)\n")
+                       f"            outputs.append(event.item)\n")
+        if plan.custom_outputs:  # what the class's own predict added (scripts/transform/custom_outputs.py)
+            invoke_body += (f"    # The agent's predict returned these custom_outputs with the same items.\n"
+                            f"    return ResponsesAgentResponse(output=outputs, custom_outputs={plan.custom_outputs})\n")
+        else:
+            invoke_body += "    return ResponsesAgentResponse(output=outputs)\n"
         if plan.predict_stream.endswith(".predict_stream") and "." in plan.predict_stream:
             # Wrapper mode: the class's predict_stream is still a sync generator until it is converted.
             stream_body = (f"    for event in {plan.predict_stream}(request):\n"
