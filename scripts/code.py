@@ -405,7 +405,8 @@ def uncalled_predict_finding(app_name: str, entry: EntryModule) -> Finding:
     """COD009: async invoke collects the stream, so the class's predict is not called; what it returned as
     custom_outputs is carried into the invoke when it reads only the request (custom_outputs.py)."""
     agent, outputs, where = entry.agent, entry.predict_outputs, f"{app_name}/{ENTRY_PATH}"
-    uncalled = (f"{agent.class_name}.predict is not {'called' if agent.mode == 'wrapper' else 'carried over'}: "
+    dropped = agent.mode == "extract" and entry.plan.predict is None
+    uncalled = (f"{agent.class_name}.predict is not {'carried over' if dropped else 'called by the invoke'}: "
                 f"in async mode invoke collects the stream's finished items")
     if outputs is None:
         return Finding("COD009", "info", where, uncalled,
@@ -513,7 +514,7 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
     report.findings += async_native_findings(app_name, entry)  # async
     if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
-            (agent.mode == "extract" and "predict_stream" in agent.functions and entry.plan.predict is None)
+            (agent.mode == "extract" and "predict_stream" in agent.functions)
             or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
         report.findings.append(uncalled_predict_finding(app_name, entry))
     report.findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity

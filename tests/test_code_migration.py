@@ -618,3 +618,15 @@ def test_an_async_native_agent_answers_like_the_original(tmp_path, mode, standin
     assert report["payload"]["parity"]["status"] == "ran" and report["payload"]["comparison"] == "exact"
     answer = json.loads(json.dumps(report["payload"]))
     assert '"engine": "async"' in json.dumps(answer) and '"session": "s-1"' in json.dumps(answer)
+
+
+def test_async_mode_keeps_a_predict_that_predict_stream_calls(tmp_path):
+    """dotted_tools' predict_stream streams predict's items: dropping predict (as async mode does when invoke
+    collects the stream) left `predict` undefined, and the check said PASS. It stays a sync function, and its
+    LLM call is listed as blocking the loop."""
+    _, app, report = migrated(tmp_path, "dotted_tools", "async")
+    entry = (app / "agent_server" / "agent.py").read_text()
+    assert "\ndef predict(request: ResponsesAgentRequest) -> ResponsesAgentResponse:" in entry
+    assert "async def predict_stream(request: ResponsesAgentRequest):" in entry
+    assert [(site["function"], site["kind"]) for site in report.payload["blocking_calls"]] == [("predict", "llm-call")]
+    assert "COD010" in {finding.code for finding in static_check(app) if finding.severity == "error"}

@@ -82,7 +82,8 @@ def _module_function(name: str, method: Method, naming: _Naming, rewriter: Rewri
 
 
 def _generated(location: AgentLocation, methods: dict[str, Method], attributes: dict, naming: _Naming,
-               rewriter: Rewriter, asynchronous: bool, drop_predict: bool, params_kept: list[str]) -> list:
+               rewriter: Rewriter, asynchronous: bool, drop_predict: bool, params_kept: list[str],
+               sync_predict: bool = False) -> list:
     """The class's attributes and methods as module statements, in the class's order."""
     generated: list[cst.BaseStatement] = []
     for attribute, statement in attributes.items():
@@ -91,7 +92,8 @@ def _generated(location: AgentLocation, methods: dict[str, Method], attributes: 
     for name, method in methods.items():
         if name in SETUP_METHODS or (drop_predict and name == "predict"):
             continue
-        function = _module_function(name, method, naming, rewriter, asynchronous, params_kept)
+        function = _module_function(name, method, naming, rewriter,
+                                    asynchronous and not (sync_predict and name == "predict"), params_kept)
         if generated:  # two blank lines between module-level functions, as between top-level code
             function = function.with_changes(leading_lines=[cst.EmptyLine(), *function.leading_lines])
         generated.append(function)
@@ -177,8 +179,13 @@ def extract(module: cst.Module, location: AgentLocation, asynchronous: bool,
     # Outside the class only the instance and the class name refer to the agent (another class's `self` does not).
     outside = Rewriter(receivers, renames, {})
     params_kept: list[str] = []
-    drop_predict = asynchronous and "predict_stream" in methods
-    generated = _generated(location, methods, attributes, naming, rewriter, asynchronous, drop_predict, params_kept)
+    # Async invoke collects the stream, so predict is dropped, unless another method calls it (a predict_stream
+    # streaming predict's items): then it stays a sync function they call, and its blocking calls are listed.
+    predict_called = any("predict" in method.reads for name, method in methods.items() if name != "predict")
+    drop_predict = asynchronous and "predict_stream" in methods and not predict_called
+    sync_predict = asynchronous and predict_called
+    generated = _generated(location, methods, attributes, naming, rewriter, asynchronous, drop_predict, params_kept,
+                           sync_predict)
     setup = _setup(location, methods, rewriter)
     new_body = _new_body(module, location, generated, setup, outside)
     needs = [("mlflow.types.responses", helper) for helper in sorted(rewriter.used_helpers)]
