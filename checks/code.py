@@ -17,6 +17,7 @@ from pathlib import Path
 from checks import secrets
 from checks.code_claims import check_code_claims
 from checks.code_patterns import check_code_patterns
+from checks.undefined_names import undefined_name_findings
 from checks.code_reach import request_roots, used_classes
 from scripts.core.findings import Finding
 from checks.probe_cache import cached_probe
@@ -92,6 +93,7 @@ def check_code(layout: MigrationLayout) -> list[Finding]:
     findings += user_credential_findings(app)  # user-identity: checks/user_credentials.py
     findings += request_state_findings(layout, modules)  # request state: checks/request_state.py
     findings += check_code_patterns(layout, modules)  # patterns (issue 11): checks/code_patterns.py
+    findings += undefined_name_findings(app, ENTRY)  # checks/undefined_names.py
     findings += [Finding("COD010", "error", f"{app.name}/{site.path}:{site.line}",
                          f"`{site.call}` blocks the event loop under an async handler ({site.kind}, in {site.function})",
                          site.fix)
