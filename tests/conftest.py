@@ -32,12 +32,17 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background (`nohup`, `&` in a script) inherits SIGINT ignored, and so would every process
+# it starts: Python then installs no KeyboardInterrupt handler and the Ctrl-C tests cannot press Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _share_compiled_bytecode() -> None:
