@@ -122,7 +122,7 @@ def generated_samples() -> list[tuple[str, dict]]:
         valid = minimal(model)
         samples.append((f"{kind}: minimal", with_resource(kind, valid)))
         samples.append((f"{kind}: unknown key", with_resource(kind, {**valid, "surprise": "x"})))
-        for field in required_fields(model):
+        for field in sorted(required_fields(model)):
             samples.append((f"{kind}: without {field}", with_resource(kind, {k: v for k, v in valid.items() if k != field})))
         model_hints = typing.get_type_hints(model)
         for field in dataclasses.fields(model):
