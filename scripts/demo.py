@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from scripts import processes, replay_demo
+from scripts import app_process, processes, replay_demo
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 
@@ -185,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
     total = time.monotonic()
 
     with standin.running() as workspace:
-        env = workspace.environ()
+        # Each step is its own interpreter: where PYTHONDONTWRITEBYTECODE is set, keep compiled modules in the
+        # user's cache (as smoke does for its servers) so each step does not compile MLflow again.
+        env = app_process.with_compiled_modules(workspace.environ())
         print(f"workspace stand-in at {workspace.url}", file=sys.stderr)
         print(f"registering examples/{args.example} in {workdir / REGISTRY_DIR}", file=sys.stderr)
         registered = register_once(catalog, args.example, workdir, env)
