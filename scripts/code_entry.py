@@ -16,7 +16,7 @@ import libcst as cst
 
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR
-from scripts.transform import agent_class, chat_agent, chat_model, factory, handlers, langchain
+from scripts.transform import adapted, agent_class, chat_agent, chat_model, factory, handlers, langchain
 from scripts.transform import async_native, custom_outputs, entry_segments, per_request
 from scripts.transform.added_imports import add_imports
 from scripts.transform.agent_names import numbered
@@ -28,6 +28,7 @@ ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"
 ADAPTED = {kind.MODE: kind for kind in (chat_agent, chat_model, langchain)}
 MODEL_CONFIG_PATH = f"{APP_PACKAGE}/{MODEL_CONFIG_FILE}"
 CHAT_TASKS = {"agent/v2/chat": "ChatAgent", "agent/v1/chat": "ChatModel"}
+CHAT_ADAPTERS = {"ChatAgent": chat_agent.ADAPTER, "ChatModel": chat_model.ADAPTER}
 CHAT_GUIDE = ("AgentServer serves only the Responses format and MLflow ships no ChatModel→Responses converter. "
               "Rewrite the class as a ResponsesAgent (predict(request) → ResponsesAgentResponse; assistant content → "
               "output_text message items, tool_calls → function_call items, role tool → function_call_output "
@@ -103,14 +104,11 @@ def _transform_source(original: OriginalModel, tree: CodeTree, mode: str, source
         agent = factory.wrap(module, location, original.agent, taken, original.artifact_keys,
                              original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
-    elif chat == "ChatAgent":
-        agent = chat_agent.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
+    elif chat in CHAT_ADAPTERS:  # kept as written, served through its adapter (scripts/transform/adapted.py)
+        builder = CHAT_ADAPTERS[chat]
+        agent = adapted.wrap_class(builder, chat, module, location, taken, original.artifact_keys,
+                                   original.model_config is not None)
         plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
-        builder = chat_agent.ADAPTER
-    elif chat == "ChatModel":  # shapes: converted as a ChatAgent is (scripts/transform/chat_model.py)
-        agent = chat_model.wrap(module, location, taken, original.artifact_keys, original.model_config is not None)
-        plan = handlers.HandlerPlan(mode, agent.predict, agent.predict_stream)
-        builder = chat_model.ADAPTER
     elif chat:
         agent = agent_class.wrap(module, location, f"{location.class_name} is a {chat}", taken,
                                  original.artifact_keys, original.model_config is not None)

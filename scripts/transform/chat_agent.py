@@ -22,10 +22,6 @@ ADAPTER = adapted.Adapter(
 MODE = ADAPTER.mode
 
 
-def wrap(module, location, taken, artifact_paths, model_config):
-    return adapted.wrap_class(ADAPTER, "ChatAgent", module, location, taken, artifact_paths, model_config)
-
-
 def served_finding(agent, where: str) -> Finding:
     return Finding(
         "COD005", "warning", where,
