@@ -9,7 +9,26 @@ from __future__ import annotations
 import libcst as cst
 
 
-class _LocalNames(cst.CSTVisitor):
+class AssignmentTargets(cst.CSTVisitor):
+    """Hands `bind` what each assignment, annotated or augmented assignment and `for` loop assigns to."""
+
+    def bind(self, target: cst.BaseExpression) -> None:
+        raise NotImplementedError
+
+    def visit_AssignTarget(self, node):
+        self.bind(node.target)
+
+    def visit_AnnAssign(self, node):
+        self.bind(node.target)
+
+    def visit_AugAssign(self, node):
+        self.bind(node.target)
+
+    def visit_For(self, node):
+        self.bind(node.target)
+
+
+class _LocalNames(AssignmentTargets):
     """Names bound inside one function's own scope (parameters, assignments, loops, imports, nested defs)."""
 
     def __init__(self, function: cst.FunctionDef):
@@ -32,37 +51,25 @@ class _LocalNames(cst.CSTVisitor):
     def visit_Param(self, node):
         self.names.add(node.name.value)
 
-    def _targets(self, target: cst.BaseExpression) -> None:
+    def bind(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
             self.names.add(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
-                self._targets(element.value)
+                self.bind(element.value)
         elif isinstance(target, cst.StarredElement):
-            self._targets(target.value)
-
-    def visit_AssignTarget(self, node):
-        self._targets(node.target)
-
-    def visit_AnnAssign(self, node):
-        self._targets(node.target)
-
-    def visit_AugAssign(self, node):
-        self._targets(node.target)
-
-    def visit_For(self, node):
-        self._targets(node.target)
+            self.bind(target.value)
 
     def visit_WithItem(self, node):
         if node.asname:
-            self._targets(node.asname.name)
+            self.bind(node.asname.name)
 
     def visit_ExceptHandler(self, node):
         if node.name:
-            self._targets(node.name.name)
+            self.bind(node.name.name)
 
     def visit_NamedExpr(self, node):
-        self._targets(node.target)
+        self.bind(node.target)
 
     def visit_ImportAlias(self, node):
         self.names.add((node.evaluated_alias or node.evaluated_name).split(".")[0])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from scripts.transform.agent_names import ReferencedNames, names_in
+from scripts.transform.agent_names import AssignmentTargets, ReferencedNames, names_in
 from scripts.transform.location import AgentLocation, assignment
 from scripts.transform.modules import dotted
 
@@ -31,7 +31,7 @@ class Method:
     assigns: set[str] = field(default_factory=set)
 
 
-class SelfUses(cst.CSTVisitor):
+class SelfUses(AssignmentTargets):
     """`self.x` reads and writes in a method; any other use of `self` (or of `super()`) makes it unsafe."""
 
     def __init__(self, self_name: str, class_name: str, method: str):
@@ -50,25 +50,13 @@ class SelfUses(cst.CSTVisitor):
                 self.problems.append(f"{self.method} uses {node.value.value}.{node.attr.value}")
             self.reads.add(node.attr.value)
 
-    def _assigned(self, target):
+    def bind(self, target):
         if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
                 and target.value.value == self.self_name:
             self.assigns.add(target.attr.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
-                self._assigned(element.value)
-
-    def visit_AssignTarget(self, node):
-        self._assigned(node.target)
-
-    def visit_AnnAssign(self, node):
-        self._assigned(node.target)
-
-    def visit_AugAssign(self, node):
-        self._assigned(node.target)
-
-    def visit_For(self, node):
-        self._assigned(node.target)
+                self.bind(element.value)
 
     def visit_Name(self, node):
         if id(node) in self._allowed:
