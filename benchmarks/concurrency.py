@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -111,8 +112,11 @@ def summary(run: dict, ideal: float | None) -> dict:
     return result
 
 
+STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"{time.monotonic() - STARTED:6.1f}s {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -186,14 +190,19 @@ def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], d
     workspace = stack.enter_context(standin.running(latency_ms=0))
     env = workspace.environ()
     registered = json.loads(args.registered.read_text()) if args.registered else None
-    apps = build_apps(workdir, env, registered)
+    log("building the apps")
+    # The trace server starts while the apps are built: nothing is measured yet, and both take a while.
+    with ThreadPoolExecutor(max_workers=1) as builder:
+        building = builder.submit(build_apps, workdir, env, registered)
+        tracking_uri = ""
+        if args.trace_store == "http":
+            log("starting mlflow server for the traces")
+            tracking = stack.enter_context(app_process.serving(trace_server(workdir, env), start_timeout=300,
+                                                               log_path=workdir / "server-traces.log"))
+            tracking_uri = tracking.url
+        apps = building.result()
+    log("apps built")
     request = json.loads((workdir / "original_mlflow_model" / "input_example.json").read_text())
-    tracking_uri = ""
-    if args.trace_store == "http":
-        log("starting mlflow server for the traces")
-        tracking = stack.enter_context(app_process.serving(trace_server(workdir, env), start_timeout=300,
-                                                           log_path=workdir / "server-traces.log"))
-        tracking_uri = tracking.url
     workspace.set_latency(args.latency_ms)
     runs: dict[str, dict] = {}
     calls: dict[str, float] = {}

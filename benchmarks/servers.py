@@ -9,7 +9,9 @@
     sync_2w     the same app under `start-server --workers 2`
     async       `migrate code --mode async` with the conversion it asks for, on openai's aiohttp transport
 
-Apps are built through the `migrate` commands, so the benchmark measures what users get.
+Apps are built through the `migrate` commands and each is served from its own environment, synced from the
+lock `migrate setup` wrote (as `uv run start-server` does on Apps), so the benchmark measures what users get:
+the client library versions of the app's lock, not the harness's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MODES = ("ceiling", "original", "hand_sync", "hand_async", "sync", "sync_2w", "a
 # The migrated mode each hand migration is the peer of.
 HAND_PEER = {"sync": "hand_sync", "sync_2w": "hand_sync", "async": "hand_async"}
 GENERATED_HANDLERS = "# Served by MLflow's AgentServer"
+ENVIRONMENT_OF = {"ceiling": "sync", "hand_sync": "sync", "sync_2w": "sync", "hand_async": "async"}
 
 CEILING_AGENT = '''"""Answers at once: what AgentServer itself costs on this machine."""
 from mlflow.genai.agent_server import invoke, stream
@@ -99,8 +102,21 @@ def hand_sync_agent(generated: str) -> str:
     return head.rstrip() + "\n" + HAND_SYNC_HANDLERS.format(predict=invoke[1], predict_stream=stream[1])
 
 
+def uv(argv: list[str], app: Path, env: dict) -> None:
+    try:
+        processes.run([*processes.uv_command(), *argv], cwd=app, env=env, timeout=600)
+    except processes.CommandFailed as error:
+        raise BenchmarkError(f"`uv {' '.join(argv)}` failed in {app.name}: {error}") from None
+
+
+def app_python(app: Path) -> Path:
+    """The interpreter of the app's own environment (`uv sync` made it from the app's lock)."""
+    return app / ".venv" / "bin" / "python"
+
+
 def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict[str, Path]:
-    """Register the example (unless `registered` says where it already is), download it, and build every app."""
+    """Register the example (unless `registered` says where it already is), download it, and build every app
+    with its own locked environment."""
     if registered is None:
         registry = workdir / "registry"
         registry.mkdir(parents=True, exist_ok=True)
@@ -114,11 +130,15 @@ def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict
     for mode in ("sync", "async"):
         app = workdir / f"bench-{mode}"
         migrate(["scaffold", "--app-name", f"bench-{mode}", *where], env)
+        migrate(["setup", "--app", str(app), *where], env)  # the app's uv.lock, from the agent's requirements
         migrate(["code", "--mode", mode, "--app", str(app), *where], env)
         apps[mode] = app
+    # The hand migration keeps the agent's requirements as they are: the same lock, httpx's default transport.
     apps["hand_async"] = workdir / "bench-hand-async"
     shutil.copytree(apps["async"], apps["hand_async"])
     convert_async(apps["async"] / "agent_server" / "agent.py")
+    conversions = load_example_module("async_conversions")
+    uv(["add", "--no-sync", conversions.FAST_TRANSPORT_DEPENDENCY], apps["async"], env)  # as the demo adds it
     convert_async(apps["hand_async"] / "agent_server" / "agent.py", transport=False)
     apps["hand_sync"] = workdir / "bench-hand-sync"
     shutil.copytree(apps["sync"], apps["hand_sync"])
@@ -131,6 +151,8 @@ def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict
         shutil.copy(apps["sync"] / "agent_server" / name, ceiling / name)
     (ceiling / "agent.py").write_text(CEILING_AGENT, encoding="utf-8")
     apps["ceiling"] = ceiling.parent
+    for mode in ("sync", "async"):
+        uv(["sync", "--frozen", "--quiet"], apps[mode], env)
     return apps
 
 
@@ -157,13 +179,20 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, t
     env = {**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
            "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling), "MLFLOW_EXPERIMENT_ID": "0"}
     if mode == "original":
+        # The sync app's environment holds the original's requirements.txt (setup adds it), resolved to the
+        # newest versions it allows, as Model Serving installs it; the app's own additions serve nothing here.
         def original(port: int) -> list[str]:
-            return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(workdir / "original_mlflow_model"),
-                    "--env-manager", "local", "-h", app_process.LOCALHOST, "-p", str(port)]
+            return [str(app_python(apps["sync"])), "-m", "mlflow", "models", "serve",
+                    "-m", str(workdir / "original_mlflow_model"), "--env-manager", "local",
+                    "-h", app_process.LOCALHOST, "-p", str(port)]
         return app_process.ServerCommand(original, workdir, env, health_path="/ping", description="mlflow models serve")
     workers = ["--workers", "2"] if mode == "sync_2w" else []
+    # Each app runs on the environment of the app it was built from: the ceiling and hand_sync on the sync
+    # app's, hand_async on the async app's (its lock before `uv add openai[aiohttp]`: the same openai, with
+    # aiohttp installed but unused). The app's own agent_server/ comes first on sys.path (`-m` from its folder).
+    python = app_python(apps[ENVIRONMENT_OF.get(mode, mode)])
 
     def app(port: int) -> list[str]:
-        return [sys.executable, "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
+        return [str(python), "-m", "agent_server.start_server", "--host", app_process.LOCALHOST,
                 "--port", str(port), *workers]
     return app_process.ServerCommand(app, apps[mode], env, description=f"{mode} app")
