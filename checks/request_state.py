@@ -19,7 +19,8 @@ from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout
 from scripts.model.blocking import ParsedModule
 from scripts.model.program import Program
-from scripts.model.request_state import REQUEST_METHODS, Frame, state_writes
+from scripts.model.request_state import REQUEST_METHODS, state_writes
+from scripts.model.request_state_writes import Frame
 
 ENTRY_MODULE = "agent_server.agent"
 # The scaffold's own modules (agent_server/ of this repository, copied into every app): their module state

@@ -12,6 +12,7 @@ class and its bases (the concrete class first, as Python looks methods up), `sup
 functions (also imported from code/ modules), methods of module-level instances, and methods passed as values
 (`run_sync(AGENT.predict, request)`). A function that receives `self` as an argument sees its writes as the
 agent's. Writes inside nested functions count as the enclosing function's (tools built per request).
+Which targets of one function name state is read by `request_state_writes.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from scripts.model.blocking import ParsedModule
 from scripts.model.names import dotted_name
 from scripts.model.program import ClassKey, Program, assigned_names
+from scripts.model.request_state_writes import (Frame, WriteContext, local_aliases, local_names,
+                                                parameter_names, record_write, statement_writes)
 
 # Methods that change the container they are called on (list, dict, set, deque) rather than read it.
 MUTATORS = {"append", "appendleft", "extend", "extendleft", "insert", "pop", "popleft", "popitem", "remove",
@@ -49,19 +52,6 @@ class StateWrite:
         return facts if self.instance is None else {**facts, "instance": self.instance}
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One function on the request path, and who `self` is in it."""
-
-    module: str
-    node: ast.AST
-    qualname: str
-    mro: tuple[ClassKey, ...] = ()  # the receiver's class and bases; () in a plain function
-    owner: ClassKey | None = None  # the class defining this method (for super())
-    self_names: frozenset[str] = frozenset()
-    receiver: str = "instance"  # "instance" (the agent) | "module:NAME" (a module-level instance)
-
-
 @dataclass
 class _Scan:
     """What one function's body writes and which functions of the program it hands the request to."""
@@ -70,141 +60,19 @@ class _Scan:
     callees: list[Frame] = field(default_factory=list)
 
 
-def _parameters(function: ast.AST) -> list[str]:
-    args = function.args
-    return [argument.arg for argument in args.posonlyargs + args.args]
-
-
-def _local_names(function: ast.AST) -> set[str]:
-    names = set(_parameters(function)) | {argument.arg for argument in function.args.kwonlyargs}
-    for node in ast.walk(function):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node is not function:
-            names.add(node.name)
-            names |= {argument.arg for argument in node.args.args}
-    return names
-
-
-def _local_aliases(program: Program, module: ParsedModule, frame: Frame) -> tuple[set[str], dict, dict]:
-    """Local names assigned once that stand for state: `agent = self` (another name of the agent), `tools =
-    self._tools` (its container: writes through it are writes to the agent), `agent = AGENT` (the module-level
-    instance)."""
-    self_names = set(frame.self_names)
-    assigned_count: dict[str, int] = {}
-    for node in ast.walk(frame.node):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            assigned_count[node.id] = assigned_count.get(node.id, 0) + 1
-    aliases: dict[str, str] = {}
-    shared_aliases: dict[str, str] = {}
-    for node in ast.walk(frame.node):
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and assigned_count.get(node.targets[0].id) == 1):
-            continue
-        name, value = node.targets[0].id, node.value
-        if isinstance(value, ast.Name) and value.id in self_names:
-            self_names.add(name)
-        elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id in frame.self_names:
-            aliases[name] = value.attr
-        elif isinstance(value, ast.Name) and value.id in module.instances \
-                and value.id in program.module_names.get(module.name, ()):
-            shared_aliases[name] = value.id
-    return self_names, aliases, shared_aliases
-
-
-@dataclass
-class _Context:
-    """What one function's names mean: the agent under other names, containers of the agent, globals, locals."""
-
-    program: Program
-    module: ParsedModule
-    frame: Frame
-    self_names: set[str]
-    aliases: dict[str, str]
-    declared_global: set[str]
-    local: set[str]
-    result: _Scan
-
-
-def _record(context: _Context, node: ast.AST, target: ast.AST, how: str) -> None:
-    """The write `target` names, if it is state: the agent's, a class's or a module's."""
-    program, module, frame, result = context.program, context.module, context.frame, context.result
-    self_names, aliases = context.self_names, context.aliases
-    depth, root, first = 0, target, None
-    while isinstance(root, (ast.Attribute, ast.Subscript)):
-        first, root, depth = root, root.value, depth + 1
-    if how in ("mutation", "setattr"):
-        depth += 1  # the object the target names is itself changed
-    deeper = how if how in ("mutation", "setattr") else "item" if isinstance(target, ast.Subscript) else "mutation"
-    shown = how if depth <= 1 and how not in ("mutation", "setattr") else deeper  # `self.x = ...` vs `self.x[k] = ...`
-    if isinstance(root, ast.Call) and dotted_name(root.func) == "type" and root.args \
-            and isinstance(root.args[0], ast.Name) and root.args[0].id in self_names:
-        if isinstance(first, ast.Attribute) and frame.mro:  # type(self).count += 1: the class's own
-            result.writes.append((node, f"{frame.mro[0][1]}.{first.attr}", "class", shown))
-        return
-    if not isinstance(root, ast.Name):
-        return
-    if root.id in self_names and isinstance(first, ast.Attribute):
-        if first.attr == "__class__" and depth >= 2 and frame.mro:
-            result.writes.append((node, f"{frame.mro[0][1]}.{_attribute_after(target, first)}", "class", shown))
-        else:
-            result.writes.append((node, first.attr, frame.receiver, shown))
-    elif root.id in aliases and depth >= 1:  # the alias is the container: any depth changes its contents
-        result.writes.append((node, aliases[root.id], frame.receiver, deeper))
-    elif depth == 0 and root.id in context.declared_global:
-        result.writes.append((node, root.id, "module", shown))
-    elif depth >= 1 and root.id not in context.local:
-        klass = program.resolve_class(module, root.id)
-        if klass is not None:
-            result.writes.append((node, f"{klass[1]}.{_attribute_after(target, root)}", "class", shown))
-            return
-        found = program.resolve_global(module, root.id)
-        if found is not None:  # `CACHE[k] = v`: the global's contents
-            result.writes.append((node, found[1], "module", deeper))
-            return
-        found = _module_attribute(program, module, dotted_name(target) or root.id)
-        if found is not None:  # `helpers.COUNT = 1` (an assignment), `helpers.STATS[k] = v` (its contents)
-            result.writes.append((node, found[1], "module", how if depth == 1 and how not in (
-                "mutation", "setattr") else deeper))
-
-
-def _targets(context: _Context, node: ast.AST, target: ast.AST, how: str) -> None:
-    if isinstance(target, (ast.Tuple, ast.List)):
-        for element in target.elts:
-            _targets(context, node, element, how)
-    elif isinstance(target, ast.Starred):
-        _targets(context, node, target.value, how)
-    else:
-        _record(context, node, target, how)
-
-
 def scan(program: Program, frame: Frame) -> _Scan:
     """The writes of one function's body (nested functions included) and the functions it hands the request to."""
     module = program.modules[frame.module]
     function = frame.node
     declared_global = {name for node in ast.walk(function) if isinstance(node, ast.Global) for name in node.names}
-    local = _local_names(function) - declared_global
-    self_names, aliases, shared_aliases = _local_aliases(program, module, frame)
+    local = local_names(function) - declared_global
+    self_names, aliases, shared_aliases = local_aliases(program, module, frame)
     result = _Scan()
-    context = _Context(program, module, frame, self_names, aliases, declared_global, local, result)
+    context = WriteContext(program, module, frame, self_names, aliases, declared_global, local, result.writes)
     for node in ast.walk(function):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                _targets(context, node, target, "assign")
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and (
-                isinstance(node, ast.AugAssign) or node.value is not None):
-            _targets(context, node, node.target, "augmented" if isinstance(node, ast.AugAssign) else "assign")
-        elif isinstance(node, (ast.For, ast.AsyncFor)):
-            _targets(context, node, node.target, "assign")
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    _targets(context, node, item.optional_vars, "assign")
-        elif isinstance(node, ast.Delete):
-            for target in node.targets:
-                _targets(context, node, target, "delete")
-        elif isinstance(node, ast.Call):
-            _call(program, module, frame, node, self_names, lambda *write: _record(context, *write), result)
+        statement_writes(context, node)
+        if isinstance(node, ast.Call):
+            _call(program, module, frame, node, self_names, lambda *write: record_write(context, *write), result)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
             _reference(program, module, frame, node, self_names, result, shared_aliases)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
@@ -212,22 +80,6 @@ def scan(program: Program, frame: Frame) -> _Scan:
             if resolved is not None:
                 result.callees.append(Frame(resolved[0], resolved[1], node.id))
     return result
-
-
-def _attribute_after(target: ast.AST, root: ast.Name) -> str:
-    node = target
-    while isinstance(node, (ast.Attribute, ast.Subscript)) and node.value is not root:
-        node = node.value
-    return node.attr if isinstance(node, ast.Attribute) else "?"
-
-
-def _module_attribute(program: Program, module: ParsedModule, written: str) -> tuple[str, str] | None:
-    """`mod.NAME...` where `mod` is a module of the program and NAME one of its module-level names."""
-    parts = written.split(".")
-    target = module.aliases.get(parts[0])
-    if target in program.modules and len(parts) > 1 and parts[1] in program.module_names.get(target, ()):
-        return target, f"{target}.{parts[1]}"
-    return None
 
 
 def _call(program: Program, module: ParsedModule, frame: Frame, node: ast.Call, self_names: set[str], record,
@@ -255,7 +107,7 @@ def _call(program: Program, module: ParsedModule, frame: Frame, node: ast.Call, 
     # A function of the program; `self` passed as an argument keeps its meaning inside.
     resolved = program.resolve_function(module, name) if name else None
     if resolved is not None:
-        parameters = _parameters(resolved[1])
+        parameters = parameter_names(resolved[1])
         passed = frozenset(parameters[index] for index, argument in enumerate(node.args)
                            if isinstance(argument, ast.Name) and argument.id in self_names and index < len(parameters))
         result.callees.append(Frame(resolved[0], resolved[1], name.rsplit(".", 1)[-1],
@@ -269,7 +121,7 @@ def _call(program: Program, module: ParsedModule, frame: Frame, node: ast.Call, 
         if klass is not None:
             found = program.method(program.mro(klass), function.attr)
             if found:
-                parameters = _parameters(found[1])
+                parameters = parameter_names(found[1])
                 result.callees.append(Frame(found[0][0], found[1], f"{found[0][1]}.{function.attr}", frame.mro,
                                             found[0], frozenset(parameters[:1]), frame.receiver))
 
@@ -282,7 +134,7 @@ def _reference(program: Program, module: ParsedModule, frame: Frame, node: ast.A
     if node.value.id in self_names and frame.mro:
         found = program.method(list(frame.mro), node.attr)
         if found:
-            parameters = _parameters(found[1])
+            parameters = parameter_names(found[1])
             result.callees.append(Frame(found[0][0], found[1], f"{found[0][1]}.{node.attr}", frame.mro, found[0],
                                         frozenset(parameters[:1]), frame.receiver))
         return
@@ -291,7 +143,7 @@ def _reference(program: Program, module: ParsedModule, frame: Frame, node: ast.A
     if klass is not None:
         found = program.method(program.mro(klass), node.attr)
         if found:
-            parameters = _parameters(found[1])
+            parameters = parameter_names(found[1])
             shared = name in program.module_names.get(module.name, ())  # else built for this request
             result.callees.append(Frame(found[0][0], found[1], f"{found[0][1]}.{node.attr}",
                                         tuple(program.mro(klass)), found[0], frozenset(parameters[:1]),
@@ -306,7 +158,7 @@ def method_frames(program: Program, agent: ClassKey, names: tuple[str, ...],
     for name in names:
         found = program.method(list(mro), name)
         if found:
-            parameters = _parameters(found[1])
+            parameters = parameter_names(found[1])
             frames.append(Frame(found[0][0], found[1], f"{found[0][1]}.{name}", mro, found[0],
                                 frozenset(parameters[:1]), receiver))
     return frames
@@ -369,9 +221,9 @@ def _assigned_on_self(program: Program, mro: list[ClassKey]) -> set[str]:
     names = set()
     for key in mro:
         for method in program.classes[key].body:
-            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not _parameters(method):
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not parameter_names(method):
                 continue
-            me = _parameters(method)[0]
+            me = parameter_names(method)[0]
             for node in ast.walk(method):
                 if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) \
                         and isinstance(node.value, ast.Name) and node.value.id == me:
