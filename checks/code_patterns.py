@@ -19,7 +19,7 @@ import yaml
 
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.import_calls import COST, LAZY, import_time_calls
 from scripts.model.names import dotted_name
 from scripts.model.notebook import NOTEBOOK_GLOBALS, module_level_agent_calls, notebook_global_uses

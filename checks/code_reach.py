@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.names import dotted_name
 
 HANDLER_DECORATORS = ("invoke", "stream")

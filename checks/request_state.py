@@ -17,7 +17,7 @@ from pathlib import Path
 from checks.code_claims import handlers_in
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.program import Program
 from scripts.model.request_state import REQUEST_METHODS, state_writes
 from scripts.model.request_state_writes import Frame

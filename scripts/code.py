@@ -24,7 +24,8 @@ from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
-from scripts.model.blocking import blocking_calls, parse_app_modules
+from scripts.model.blocking import blocking_calls
+from scripts.model.parsed_modules import parse_app_modules
 from scripts.transform import patterns, per_request, user_credentials
 from scripts.transform.modules import APP_PACKAGE, ARTIFACTS_DIR, CodeTree, ModelFiles, plan_code_tree, rewrite_module
 from scripts.transform.original import OriginalModel, read_analysis, read_original, read_python, syntax_error

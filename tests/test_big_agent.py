@@ -113,18 +113,18 @@ def test_libcst_parses_only_the_statements_that_may_change(tmp_path, monkeypatch
 
 def test_the_blocking_call_search_parses_only_the_functions_it_reaches(tmp_path):
     """Async mode on 4,000 helpers: the same blocking calls as a full parse, with the called helper parsed."""
-    from scripts.model import blocking
+    from scripts.model import blocking, parsed_modules
 
     workdir = write_download(tmp_path / "work", 4000)
     migrated_agent(workdir, "async")
     package = workdir / "app" / "agent_server"
-    assert (package / "agent.py").stat().st_size > blocking.LARGE_MODULE
+    assert (package / "agent.py").stat().st_size > parsed_modules.LARGE_MODULE
     roots = [("agent_server.agent", "invoke_handler"), ("agent_server.agent", "stream_handler")]
-    lazy = blocking.parse_app_modules(package, lazy=True)
+    lazy = parsed_modules.parse_app_modules(package, lazy=True)
     found = blocking.blocking_calls(lazy, roots)
     functions = lazy["agent_server.agent"].functions
-    assert isinstance(functions, blocking.LazyFunctions)
+    assert isinstance(functions, parsed_modules.LazyFunctions)
     parsed = [key for key, value in dict.items(functions) if not isinstance(value, tuple) and key.startswith("helper_")]
     assert len(parsed) <= 2 and "helper_0" in parsed  # the one called, and one next to a comment saying "import"
-    assert found == blocking.blocking_calls(blocking.parse_app_modules(package), roots)
+    assert found == blocking.blocking_calls(parsed_modules.parse_app_modules(package), roots)
     assert {site.kind for site in found} == {"llm-call"}

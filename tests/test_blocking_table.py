@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from scripts.model.blocking import ASYNC_EQUIVALENT, blocking_calls, parsed_module
+from scripts.model.blocking import ASYNC_EQUIVALENT, blocking_calls
+from scripts.model.parsed_modules import parsed_module
 from scripts.model.blocking_table import PATTERNS
 
 

@@ -30,7 +30,8 @@ from scripts.core.layout import MigrationLayout
 from scripts.analyze import analyze
 from scripts.core.reports import write_report
 from tests.steps import scaffold
-from scripts.model.blocking import blocking_calls, parse_app_modules
+from scripts.model.blocking import blocking_calls
+from scripts.model.parsed_modules import parse_app_modules
 from scripts.transform.modules import CodeTree, rewrite_module
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"

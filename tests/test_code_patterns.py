@@ -18,7 +18,7 @@ import pytest
 
 from checks.code_patterns import check_code_patterns
 from scripts.core.layout import MigrationLayout
-from scripts.model.blocking import parse_app_modules, parsed_module
+from scripts.model.parsed_modules import parse_app_modules, parsed_module
 from scripts.model.import_calls import import_time_calls
 from scripts.model.placeholders import placeholder_names, placeholders_in
 from scripts.transform import patterns

@@ -14,7 +14,8 @@ from pathlib import Path
 from scripts.model import scans
 from scripts.model.agent_class import (AgentClassSearch, ClassIndex, describe_agent_class, find_agent_class)
 from scripts.model.agent_factory import factory_agent, factory_facts, find_factory
-from scripts.model.blocking import ASYNC_EQUIVALENT, kind_of, parsed_module
+from scripts.model.blocking import ASYNC_EQUIVALENT, kind_of
+from scripts.model.parsed_modules import parsed_module
 from scripts.model.files import CODE_DIR, code_files
 from scripts.model.imports import local_imports, module_name
 from scripts.model.names import dotted_name

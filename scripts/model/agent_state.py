@@ -7,7 +7,7 @@ The analyze check calls the same function on the same files to verify the report
 
 from __future__ import annotations
 
-from scripts.model.blocking import parsed_module
+from scripts.model.parsed_modules import parsed_module
 from scripts.model.construction import construction_costs
 from scripts.model.program import ClassKey, Program
 from scripts.model.request_state import REQUEST_METHODS, StateWrite, method_frames, state_writes

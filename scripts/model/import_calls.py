@@ -15,7 +15,8 @@ import ast
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from scripts.model.blocking import ParsedModule, kind_of, resolved_name
+from scripts.model.blocking import kind_of
+from scripts.model.parsed_modules import ParsedModule, resolved_name
 from scripts.model.names import dotted_name
 
 # Constructors and functions that call the workspace while they run (name patterns after import aliases).
@@ -88,7 +89,7 @@ def import_time_calls(module: ParsedModule) -> list[ImportCall]:
 
 def model_import_calls(sources) -> list[dict]:
     """analyze.json's `import_time_calls`: each call at import in the model's files (SourceFile objects)."""
-    from scripts.model.blocking import parsed_module
+    from scripts.model.parsed_modules import parsed_module
 
     sites = []
     for source in sources:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.names import dotted_name
 
 ClassKey = tuple[str, str]  # (module, class name)
@@ -87,7 +87,7 @@ class Program:
 
     def instance_class(self, module: ParsedModule, name: str) -> ClassKey | None:
         """The class of `name` when it holds an instance built from a class of the program: a module-level one
-        (`AGENT = Agent()`), or one a handler builds per request (`scripts.model.blocking.per_request_instances`)."""
+        (`AGENT = Agent()`), or one a handler builds per request (`scripts.model.parsed_modules.per_request_instances`)."""
         written = module.instances.get(name)
         return self.resolve_class(module, written) if written else None
 

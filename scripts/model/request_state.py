@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.names import dotted_name
 from scripts.model.program import ClassKey, Program, assigned_names
 from scripts.model.request_state_writes import (Frame, WriteContext, local_aliases, local_names,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from scripts.model.blocking import ParsedModule
+from scripts.model.parsed_modules import ParsedModule
 from scripts.model.names import dotted_name
 from scripts.model.program import ClassKey, Program
 
