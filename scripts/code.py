@@ -27,7 +27,8 @@ from scripts.core.reports import StepReport, read_report
 from scripts.model.blocking import blocking_calls
 from scripts.model.parsed_modules import parse_app_modules
 from scripts.transform import patterns, per_request, user_credentials
-from scripts.transform.modules import APP_PACKAGE, ARTIFACTS_DIR, CodeTree, ModelFiles, plan_code_tree, rewrite_module
+from scripts.transform.module_rewrite import rewrite_module
+from scripts.transform.modules import APP_PACKAGE, ARTIFACTS_DIR, CodeTree, ModelFiles, plan_code_tree
 from scripts.transform.original import OriginalModel, read_analysis, read_original, read_python, syntax_error
 
 STEP = "code"

@@ -20,7 +20,8 @@ from scripts.transform import adapted, agent_class, chat_agent, chat_model, fact
 from scripts.transform import async_native, custom_outputs, entry_segments, per_request
 from scripts.transform.added_imports import add_imports
 from scripts.transform.agent_names import numbered
-from scripts.transform.modules import APP_PACKAGE, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree, ModelFiles, rewrite_module
+from scripts.transform.module_rewrite import rewrite_module
+from scripts.transform.modules import APP_PACKAGE, ENTRY_MODULE, MODEL_CONFIG_FILE, CodeTree, ModelFiles
 from scripts.transform.original import OriginalModel, read_python, syntax_error
 
 ENTRY_PATH = f"{APP_PACKAGE}/{ENTRY_MODULE}.py"

@@ -32,7 +32,8 @@ from scripts.core.reports import write_report
 from tests.steps import scaffold
 from scripts.model.blocking import blocking_calls
 from scripts.model.parsed_modules import parse_app_modules
-from scripts.transform.modules import CodeTree, rewrite_module
+from scripts.transform.module_rewrite import rewrite_module
+from scripts.transform.modules import CodeTree
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
 APP = "corpus-app"

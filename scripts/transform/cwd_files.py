@@ -4,7 +4,7 @@ In a notebook the working directory is the notebook's folder, so `open("config.y
 it; the app's server runs in the app folder, where no such file is. When the model carries the file (in
 `code/` or `artifacts/`), the path becomes the app's copy relative to the module (`Path(__file__).parent /
 ...`). When it does not, the app will not have the file either: an error site with the line. Paths under
-`artifacts/` are the artifact rewriter's (modules.ArtifactPathRewriter); absolute paths are the container
+`artifacts/` are the artifact rewriter's (module_rewrite.ArtifactPathRewriter); absolute paths are the container
 rewriter's or the code check's (COD018).
 """
 

@@ -2,7 +2,7 @@
 
 Each pattern has its module: container_paths (`/model/...`), cwd_files (files read relative to the working
 directory), notebook (magic cells, test cells, notebook globals), original_names (code_paths modules imported
-by their original names). `modules.rewrite_module` calls `clean_source` and `rewrite_paths` for every module;
+by their original names). `module_rewrite.rewrite_module` calls `clean_source` and `rewrite_paths` for every module;
 the step calls `add_original_names` on the files it writes and `findings` for its report.
 """
 
