@@ -8,18 +8,15 @@ as its service principal for this run, each simulated user another. Then:
 - the main smoke requests carry user 0's token, and every call to an on-behalf-of-user resource must carry it;
 - N users (default 8) send the same request at once, and each one's calls must carry only its own token.
 
-Concurrency (`--concurrency N`): N different inputs (the input example with its last question varied) at
-once; each answer is compared with the original model's answer to that same input.
+Concurrency (`--concurrency N`, scripts/smoke_concurrency.py): N different inputs at once; each answer is
+compared with the original model's answer to that same input. SmokeProbes runs both around smoke's requests.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import secrets
-import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import httpx
 from scripts.core.layout import MigrationLayout
 from scripts.model import mlmodel
 from scripts import workspace
+from scripts.smoke_concurrency import OriginalAnswers, ask_at_once, concurrency_record, varied_inputs
 
 FORWARDED_TOKEN_HEADER = "x-forwarded-access-token"  # what agent_server/user_auth.py reads
 DEFAULT_USERS = 8
@@ -38,15 +36,6 @@ CALL_KINDS = {"serving_endpoint": "llm", "sql_warehouse": "sql", "genie_space": 
 SCOPE_KINDS = {"model-serving": "llm", "serving.serving-endpoints": "llm", "sql": "sql",
                "sql.statement-execution": "sql", "dashboards.genie": "genie", "genie": "genie",
                "vector-search": "vector_search", "vectorsearch.vector-search-indexes": "vector_search"}
-ORIGINAL_ANSWERS = """
-import json, sys
-import mlflow.pyfunc
-model_dir, requests_path, output_path = sys.argv[1:4]
-model = mlflow.pyfunc.load_model(model_dir)
-def plain(value):
-    return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
-json.dump([plain(model.predict(request)) for request in json.load(open(requests_path))], open(output_path, "w"))
-"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -180,79 +169,6 @@ def plan(layout: MigrationLayout, env: dict[str, str], users: int) -> tuple[Iden
     probe = IdentityProbe(host.rstrip("/"), token, targets, users)
     probe.record = {"status": "ran", "reason": None, "targets": targets, "app_principal": probe.app_principal}
     return probe, None
-
-
-# ---------------------------------------------------------------------------------------------------- --concurrency
-
-
-def varied_inputs(request: dict, count: int) -> list[dict]:
-    """`count` different requests: the last user message of `request` with a numbered variation."""
-    variants = []
-    for index in range(count):
-        items = json.loads(json.dumps(request["input"]))
-        for item in reversed(items):
-            if isinstance(item, dict) and item.get("role") == "user" and isinstance(item.get("content"), str):
-                item["content"] += f" (variant {index + 1} of {count})"
-                break
-        else:
-            items.append({"role": "user", "content": f"Variant {index + 1} of {count}."})
-        variants.append({**request, "input": items})
-    return variants
-
-
-class OriginalAnswers:
-    """The original model's predict on each request, in its own process, started early (like OriginalRun)."""
-
-    def __init__(self, layout: MigrationLayout, requests: list[dict], python: Path, env: dict[str, str]):
-        self._scratch = tempfile.TemporaryDirectory(prefix="migrate-concurrency-")
-        folder = Path(self._scratch.name)
-        (folder / "requests.json").write_text(json.dumps(requests), encoding="utf-8")
-        self._output = folder / "answers.json"
-        self._log = folder / "log.txt"
-        with open(self._log, "w", encoding="utf-8") as log:
-            self._process = subprocess.Popen(
-                [str(python), "-c", ORIGINAL_ANSWERS, str(layout.original), str(folder / "requests.json"),
-                 str(self._output)], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def answers(self, timeout: float) -> list[dict] | str:
-        try:
-            self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return f"the original did not answer within {timeout:.0f}s"
-        if self._process.returncode != 0:
-            return "the original failed: " + self._log.read_text(encoding="utf-8")[-1500:]
-        return json.loads(self._output.read_text(encoding="utf-8"))
-
-    def close(self) -> None:
-        from scripts import app_process
-
-        app_process.stop(self._process)
-        self._scratch.cleanup()
-
-
-def ask_at_once(url: str, requests: list[dict], timeout: float, headers: list[dict]) -> list[dict]:
-    def one(pair: tuple[dict, dict]) -> dict:
-        request, header = pair
-        try:
-            response = httpx.post(f"{url}/invocations", json=request, headers=header, timeout=timeout)
-        except httpx.HTTPError as error:
-            return {"status_code": None, "error": f"{type(error).__name__}: {error}"}
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text[:2000]
-        return {"status_code": response.status_code, "error": None, "body": body}
-
-    with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
-        return list(pool.map(one, zip(requests, headers)))
-
-
-def concurrency_record(requests: list[dict], app: list[dict], original: list[dict] | str) -> dict:
-    if isinstance(original, str):
-        return {"n": len(requests), "inputs": requests, "app": app, "original": [], "error": original}
-    return {"n": len(requests), "inputs": requests, "app": app, "original": original, "error": None}
-
 
 # ---------------------------------------------------------------------------------------------------- the hooks smoke calls
 

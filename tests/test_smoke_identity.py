@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from checks.identity import concurrency_findings, identity_findings
-from scripts.smoke_identity import user_targets, varied_inputs
+from scripts.smoke_concurrency import varied_inputs
+from scripts.smoke_identity import user_targets
 from tests.conftest import run_migrate
 
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
