@@ -18,9 +18,29 @@ from scripts.transform.original import OriginalModel
 def step_findings(app_dir: Path, mode: str, entry: EntryModule, original: OriginalModel, tree: CodeTree,
                   rewrites: list, credential_sites: list, name_sites: list, found_blocking: list) -> list[Finding]:
     """What the code step did and what it leaves to do, in the order a reader meets it."""
-    findings: list[Finding] = []
     agent = entry.agent
     app_name = app_dir.name
+    findings = agent_mode_findings(app_name, entry)
+    findings += artifact_findings(app_name, rewrites, original)
+    findings += renamed_findings(app_name, tree)
+    # Async invoke collects the stream (handlers.handler_source): the class's own predict is not called, in
+    # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
+    findings += async_native_findings(app_name, entry)  # async
+    if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
+            (agent.mode == "extract" and "predict_stream" in agent.functions)
+            or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
+        findings.append(uncalled_predict_finding(app_name, entry))
+    findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
+    findings += request_state_findings(app_name, entry)  # request state
+    findings += patterns.findings(app_name, rewrites, name_sites)  # patterns: issue 11
+    findings += blocking_findings(app_name, found_blocking)
+    return findings
+
+
+def agent_mode_findings(app_name: str, entry: EntryModule) -> list[Finding]:
+    """How the agent is served (COD005 refused, an adapter's mapping, COD004 wrapper mode) and COD006 `params`."""
+    agent = entry.agent
+    findings: list[Finding] = []
     if entry.plan.refuse is not None:
         findings.append(Finding(
             "COD005", "error", f"{app_name}/{ENTRY_PATH}",
@@ -41,6 +61,12 @@ def step_findings(app_dir: Path, mode: str, entry: EntryModule, original: Origin
             "COD006", "warning", f"{app_name}/{ENTRY_PATH}",
             f"{method} reads `params`, which AgentServer never passes (it stays None)",
             f"move what `params` carried into request.custom_inputs or configuration, then drop the parameter"))
+    return findings
+
+
+def artifact_findings(app_name: str, rewrites: list, original: OriginalModel) -> list[Finding]:
+    """COD007: an artifact path the code names that MLmodel does not declare, or the download does not have."""
+    findings = []
     for path, rewrite in rewrites:
         for site in rewrite.artifacts:
             if site.target is None:
@@ -54,21 +80,19 @@ def step_findings(app_dir: Path, mode: str, entry: EntryModule, original: Origin
                     "COD007", "warning", f"{app_name}/{path}:{site.line}",
                     f"{site.reference} points at artifacts/{site.target}, which the download does not have",
                     "add the file under agent_server/artifacts/ or fix the path"))
-    for old, new in tree.renamed.items():
-        findings.append(Finding(
-            "COD008", "info", f"{app_name}/{APP_PACKAGE}/{new}",
-            f"code/{old} is named like a file of the scaffold, so it became agent_server.{new}; imports follow",
-            "nothing to do"))
-    # Async invoke collects the stream (handlers.handler_source): the class's own predict is not called, in
-    # extract mode (where it is dropped) and in wrapper mode (where it stays on the class) alike.
-    findings += async_native_findings(app_name, entry)  # async
-    if mode == "async" and entry.plan.refuse is None and not entry.plan.native_async and (
-            (agent.mode == "extract" and "predict_stream" in agent.functions)
-            or (agent.mode == "wrapper" and entry.plan.predict_stream is not None)):
-        findings.append(uncalled_predict_finding(app_name, entry))
-    findings += user_credentials.site_findings(app_name, credential_sites)  # user-identity
-    findings += request_state_findings(app_name, entry)  # request state
-    findings += patterns.findings(app_name, rewrites, name_sites)  # patterns: issue 11
+    return findings
+
+
+def renamed_findings(app_name: str, tree: CodeTree) -> list[Finding]:
+    """COD008: a code/ module named like a file of the scaffold, renamed."""
+    return [Finding("COD008", "info", f"{app_name}/{APP_PACKAGE}/{new}",
+                    f"code/{old} is named like a file of the scaffold, so it became agent_server.{new}; imports follow",
+                    "nothing to do") for old, new in tree.renamed.items()]
+
+
+def blocking_findings(app_name: str, found_blocking: list) -> list[Finding]:
+    """COD022: an event loop started on the request path; COD010: a call that blocks the event loop."""
+    findings = []
     for site in [site for site in found_blocking if site.kind == "event-loop"]:
         findings.append(Finding(
             "COD022", "error", f"{app_name}/{site.path}:{site.line}",
@@ -78,7 +102,6 @@ def step_findings(app_dir: Path, mode: str, entry: EntryModule, original: Origin
         findings.append(Finding(
             "COD010", "warning", f"{app_name}/{site.path}:{site.line}",
             f"`{site.call}` blocks the event loop ({site.kind}, in {site.function})", site.fix))
-
     return findings
 
 
@@ -135,8 +158,6 @@ def async_native_findings(app_name: str, entry: EntryModule) -> list[Finding]:
                         f"to serve it on the loop, write `async def predict` (or an `apredict`) with async calls, "
                         f"then run `migrate code --mode async --force` again")]
     return []
-
-
 
 
 def uncalled_predict_finding(app_name: str, entry: EntryModule) -> Finding:
