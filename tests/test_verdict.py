@@ -272,7 +272,7 @@ def test_the_probe_is_remembered_only_for_an_unchanged_app_and_only_when_clean(t
 def test_a_remembered_probe_does_not_tell_an_identical_app_it_loads_the_first_ones_package(tmp_path, monkeypatch):
     """Two apps with the same files (the sync and async migration of a ChatAgent are identical) share one
     remembered probe; the second must not be told that `import agent_server` loads the first one's folder."""
-    from checks.code import import_findings
+    from checks.code_imports import import_findings
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     first = tmp_path / "first"
