@@ -18,13 +18,14 @@ from pathlib import Path
 import libcst as cst
 import yaml
 
-from scripts.code_entry import ADAPTED, ENTRY_PATH, MODEL_CONFIG_PATH, request_path_roots, served_methods, transform_entry
+from scripts.code_entry import (ADAPTED, ENTRY_PATH, MODEL_CONFIG_PATH, EntryModule, request_path_roots,
+                                 served_methods, transform_entry)
 from scripts.code_findings import step_findings
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import ORIGINAL_DIR, MigrationLayout, find_app
 from scripts.core.reports import StepReport, read_report
-from scripts.model.blocking import blocking_calls
+from scripts.model.blocking import BlockingCall, blocking_calls
 from scripts.model.parsed_modules import parse_app_modules
 from scripts.transform import patterns, per_request, user_credentials
 from scripts.transform.module_rewrite import rewrite_module
@@ -155,22 +156,43 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
     credential_sites = user_credentials.rewrite_app_files(files, APP_PACKAGE)  # user-identity
     name_sites = patterns.add_original_names(files, sources, tree, ENTRY_PATH, original.root)  # patterns: issue 11
     rewrites.insert(0, (ENTRY_PATH, entry_rewrite))
+    add_shipped_helpers(app_dir, mode, entry, files, sources)
+    refuse_user_changes(layout, files, force)
+    found_blocking = write_agent_server(layout, files, mode, entry)
+    report.findings = step_findings(app_dir, mode, entry, original, tree, rewrites, credential_sites, name_sites,
+                                    found_blocking)
+    report.payload = code_payload(mode, entry, original, tree, rewrites, found_blocking, files, sources)
+    report.outputs = {"agent_server": layout.relative(app_dir / APP_PACKAGE)}
+    return report
+
+
+def add_shipped_helpers(app_dir: Path, mode: str, entry: EntryModule, files: dict[str, bytes], sources: dict[str, str]) -> None:
+    """The scaffold's helper modules this agent's handlers call, for an app scaffolded before they existed."""
     shipped = [SYNC_BRIDGE] if mode == "sync" else []
     if mode == "sync" and entry.plan.native_async:
         shipped = [SYNC_BRIDGE, LOOP_BRIDGE]  # async-native agent: its coroutines on one background loop
     if entry.agent.mode in ADAPTED:  # served through an adapter, in worker threads in both modes
         shipped = [SYNC_BRIDGE, ADAPTED[entry.agent.mode].ADAPTER.path]
     for relative in shipped:
-        if not (app_dir / relative).is_file():  # an app scaffolded before the file existed
+        if not (app_dir / relative).is_file():
             files[relative] = (Path(__file__).resolve().parent.parent / relative).read_bytes()
             sources[relative] = "scaffold"
 
-    written = previously_written(layout)
-    changed = changed_by_user(app_dir, files, written)
+
+def refuse_user_changes(layout: MigrationLayout, files: dict[str, bytes], force: bool) -> None:
+    app_dir = layout.root
+    changed = changed_by_user(app_dir, files, previously_written(layout))
     if changed and not force:
         raise MigrateError(f"{len(changed)} file(s) in {app_dir.name}/ changed since they were written: "
                            f"{', '.join(changed)}",
                            "keep your changes elsewhere, or pass --force to overwrite them", code="COD003")
+
+
+def write_agent_server(layout: MigrationLayout, files: dict[str, bytes], mode: str,
+                       entry: EntryModule) -> list[BlockingCall]:
+    """Stage agent_server/, list the blocking calls its request path makes, and swap it in whole; the blocking
+    calls found (in a sync app only those that start or nest an event loop: worker threads may block)."""
+    app_dir = layout.root
     previous = read_report(layout, STEP) or {}
     stale = {entry_["path"] for entry_ in previous.get("payload", {}).get("files", [])
              if entry_["path"] not in files and entry_["path"] not in SCAFFOLD_SHIPPED}
@@ -181,17 +203,19 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
             modules = parse_app_modules(staged, APP_PACKAGE, lazy=True)  # a large agent: only what is reached
             in_threads = mode == "sync" or entry.agent.mode in ADAPTED
             found_blocking = blocking_calls(modules, request_path_roots(entry, in_threads))
-            if in_threads:  # worker threads may block; only starting or nesting a loop is wrong there
+            if in_threads:
                 found_blocking = [site for site in found_blocking if site.kind == "event-loop"]
         atomic.replace_dir(staged, app_dir / APP_PACKAGE)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
+    return found_blocking
 
-    report.findings = step_findings(app_dir, mode, entry, original, tree, rewrites, credential_sites, name_sites,
-                                    found_blocking)
+
+def code_payload(mode: str, entry: EntryModule, original: OriginalModel, tree: CodeTree, rewrites: list,
+                 found_blocking: list[BlockingCall], files: dict[str, bytes], sources: dict[str, str]) -> dict:
     agent = entry.agent
-    report.payload = {
+    return {
         "mode": mode,
         "transform": "not_converted" if entry.plan.refuse else agent.mode,
         "agent_class": agent.class_name,
@@ -219,8 +243,6 @@ def migrate_code(workdir: Path, app: Path | None, mode: str, force: bool) -> Ste
         "files": [{"path": path, "source": sources[path], "sha256": sha256(content)}
                   for path, content in sorted(files.items())],
     }
-    report.outputs = {"agent_server": layout.relative(app_dir / APP_PACKAGE)}
-    return report
 
 
 def run(args: argparse.Namespace) -> StepReport:
