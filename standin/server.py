@@ -79,14 +79,21 @@ def build_app(state: WorkspaceState) -> FastAPI:
 
     app.add_middleware(TokenCheck, token=state.token)
     add_registry_routes(app)  # MLflow's registry over HTTP (standin/registry.py)
+    add_workspace_routes(app, state)
+    add_llm_routes(app, state)
+    add_harness_routes(app, state)
+    add_data_routes(app, state)  # SQL statements, Genie, vector search, UC functions (standin/data_apis.py)
+    return app
+
+
+def add_workspace_routes(app: FastAPI, state: WorkspaceState) -> None:
+    """Serving endpoints' metadata, the caller's identity, experiments and apps."""
 
     @app.get("/.well-known/databricks-config")
     async def host_metadata(request: Request):
         # databricks-sdk reads this when it builds a config; without it, it logs a warning on every client.
         base = str(request.base_url).rstrip("/")
         return {"oidc_endpoint": f"{base}/oidc", "workspace_id": "1000000000000001", "cloud": "aws"}
-
-    # ------------------------------------------------------------------ serving endpoints (metadata)
 
     @app.get("/api/2.0/serving-endpoints")
     async def list_endpoints():
@@ -100,8 +107,6 @@ def build_app(state: WorkspaceState) -> FastAPI:
         if name not in state.endpoints:
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
         return state.endpoints[name]
-
-    # ------------------------------------------------------------------ identity, experiments, apps
 
     @app.get("/api/2.0/preview/scim/v2/Me")
     async def me(request: Request):
@@ -144,7 +149,9 @@ def build_app(state: WorkspaceState) -> FastAPI:
             return error(404, "RESOURCE_DOES_NOT_EXIST", f"App with name {name} does not exist or is deleted.")
         return state.apps[name]
 
-    # ------------------------------------------------------------------ LLM endpoints
+
+def add_llm_routes(app: FastAPI, state: WorkspaceState) -> None:
+    """The LLM endpoints' chat completions, answered by standin/llm.py after the configured latency."""
 
     async def chat(body: dict, model: str, request: Request):
         if not body.get("messages"):
@@ -173,7 +180,10 @@ def build_app(state: WorkspaceState) -> FastAPI:
     async def invocations(name: str, request: Request):
         return await chat(await request.json(), name, request)
 
-    # ------------------------------------------------------------------ the harness's own routes
+
+def add_harness_routes(app: FastAPI, state: WorkspaceState) -> None:
+    """The test harness's own routes under /_standin/: register endpoints and apps, set the latency, read
+    the calls made and the counts."""
 
     @app.put("/_standin/endpoints/{name}")
     async def put_endpoint(name: str, request: Request):
@@ -200,10 +210,6 @@ def build_app(state: WorkspaceState) -> FastAPI:
         """The downstream calls from sequence number `since` on, and the next number (standin/identity.py)."""
         return state.calls.since(since)
 
-    add_data_routes(app, state)
-
     @app.get("/_standin/stats")
     async def stats():
         return {"llm_requests": state.llm_requests, "experiments": list(state.experiments)}
-
-    return app
