@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from scripts.model.blocking_table import INSTEAD, kind_by_name
 from scripts.model.names import dotted_name, yields
 from scripts.model.parsed_modules import LazyFunctions, ParsedModule, resolved_name
-from scripts.model.parsed_modules import parse_app_modules  # noqa: F401  (checks/code.py imports it from here)
 
 # What to use instead of each kind of blocking call (the table of call patterns is blocking_table.py).
 ASYNC_EQUIVALENT = INSTEAD
