@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import standin  # noqa: E402
-from benchmarks.servers import (EXAMPLE, HAND_PEER, MODES, BenchmarkError, build_apps,  # noqa: E402
-                                server_command, trace_server)
+from benchmarks.servers import (EXAMPLE, HAND_PEER, MODES, BenchmarkError, build_apps, demo_apps,  # noqa: E402
+                                server_command, trace_server, with_peers)
 from scripts import app_process  # noqa: E402
 
 MIGRATED = ("original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
@@ -151,7 +151,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--registered", type=Path,
                         help=f"a JSON file saying where examples/{EXAMPLE} is already registered, as examples/catalog.py's "
                              "register_example returns it: skips logging the model (the tests share one registration)")
+    parser.add_argument("--apps-from", type=Path, metavar="DEMO_WORKDIR",
+                        help="serve the sync and async apps `migrate demo --workdir DEMO_WORKDIR` built (copied, "
+                             "with their peers derived from them) instead of building them here")
     args = parser.parse_args(argv)
+    if args.apps_from and args.registered:
+        parser.error("--apps-from serves apps already built from a registered model: leave out --registered")
     args.requests = args.requests or 8 * args.concurrency
     if args.concurrency < 1 or args.requests < 1 or args.latency_ms < 0:
         parser.error("--concurrency and --requests must be at least 1, --latency-ms not negative")
@@ -193,7 +198,10 @@ def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], d
     log("building the apps")
     # The trace server starts while the apps are built: nothing is measured yet, and both take a while.
     with ThreadPoolExecutor(max_workers=1) as builder:
-        building = builder.submit(build_apps, workdir, env, registered)
+        if args.apps_from:
+            building = builder.submit(lambda: with_peers(workdir, demo_apps(args.apps_from, workdir), env))
+        else:
+            building = builder.submit(build_apps, workdir, env, registered)
         tracking_uri = ""
         if args.trace_store == "http":
             log("starting mlflow server for the traces")

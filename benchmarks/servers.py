@@ -75,20 +75,24 @@ def migrate(argv: list[str], env: dict) -> None:
         raise BenchmarkError(str(error)) from None
 
 
-def convert_async(agent_path: Path, transport: bool = True) -> None:
+def convert_async(agent_path: Path) -> None:
     """The judgement work `migrate code --mode async` leaves to the assistant (COD010), as recorded for
-    this example in examples/async_conversions.py (the demo applies the same edits); without the fast
-    transport for the hand migration."""
+    this example in examples/async_conversions.py (the demo applies the same edits)."""
     conversions = load_example_module("async_conversions")
     try:
         conversions.convert(EXAMPLE, agent_path)
     except conversions.ConversionMismatch as error:
         raise BenchmarkError(str(error)) from None
-    if not transport:
-        text = agent_path.read_text(encoding="utf-8")
-        if text.count(conversions.FAST_TRANSPORT) != 1:
-            raise BenchmarkError(f"{agent_path}: the conversion's transport argument is not there once")
-        agent_path.write_text(text.replace(conversions.FAST_TRANSPORT, ""), encoding="utf-8")
+
+
+def without_fast_transport(agent_path: Path) -> None:
+    """The converted async agent as the template's async path has it: httpx's default transport."""
+    transport = load_example_module("async_conversions").FAST_TRANSPORT
+    text = agent_path.read_text(encoding="utf-8")
+    if text.count(transport) != 1:
+        raise BenchmarkError(f"{agent_path}: the async conversion's transport argument `{transport.strip(', ')}` "
+                             "is not there once: convert the app as examples/async_conversions.py records")
+    agent_path.write_text(text.replace(transport, ""), encoding="utf-8")
 
 
 def hand_sync_agent(generated: str) -> str:
@@ -133,15 +137,38 @@ def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict
         migrate(["setup", "--app", str(app), *where], env)  # the app's uv.lock, from the agent's requirements
         migrate(["code", "--mode", mode, "--app", str(app), *where], env)
         apps[mode] = app
-    # The hand migration keeps the agent's requirements as they are: the same lock, httpx's default transport.
-    apps["hand_async"] = workdir / "bench-hand-async"
-    shutil.copytree(apps["async"], apps["hand_async"])
     convert_async(apps["async"] / "agent_server" / "agent.py")
     conversions = load_example_module("async_conversions")
     uv(["add", "--no-sync", conversions.FAST_TRANSPORT_DEPENDENCY], apps["async"], env)  # as the demo adds it
-    convert_async(apps["hand_async"] / "agent_server" / "agent.py", transport=False)
+    return with_peers(workdir, apps, env)
+
+
+def demo_apps(source: Path, workdir: Path) -> dict[str, Path]:
+    """The sync and async apps `migrate demo` built in `source` (the async one converted), copied into
+    `workdir` with the original they were migrated from: `--apps-from`."""
+    from scripts.demo import app_name_for
+
+    shutil.copytree(source / "original_mlflow_model", workdir / "original_mlflow_model")
+    apps = {}
+    for mode in ("sync", "async"):
+        built = source / app_name_for(EXAMPLE, mode)
+        if not (built / "uv.lock").is_file() or not (built / "agent_server" / "agent.py").is_file():
+            raise BenchmarkError(f"{built} is not an app `migrate demo` built (no uv.lock or agent_server/agent.py)"
+                                 f": run `uv run migrate demo --workdir {source}` first")
+        apps[mode] = workdir / f"bench-{mode}"
+        shutil.copytree(built, apps[mode], ignore=shutil.ignore_patterns(".venv"))
+    return apps
+
+
+def with_peers(workdir: Path, apps: dict[str, Path], env: dict) -> dict[str, Path]:
+    """The migrated sync and async apps plus the hand migrations and the ceiling derived from them, each
+    app's environment synced from its lock."""
+    # The hand migrations keep the migrated code and change only what the template does differently.
+    apps["hand_async"] = workdir / "bench-hand-async"
+    shutil.copytree(apps["async"], apps["hand_async"], ignore=shutil.ignore_patterns(".venv"))
+    without_fast_transport(apps["hand_async"] / "agent_server" / "agent.py")
     apps["hand_sync"] = workdir / "bench-hand-sync"
-    shutil.copytree(apps["sync"], apps["hand_sync"])
+    shutil.copytree(apps["sync"], apps["hand_sync"], ignore=shutil.ignore_patterns(".venv"))
     entry = apps["hand_sync"] / "agent_server" / "agent.py"
     entry.write_text(hand_sync_agent(entry.read_text(encoding="utf-8")), encoding="utf-8")
     apps["sync_2w"] = apps["sync"]
@@ -188,8 +215,8 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, t
         return app_process.ServerCommand(original, workdir, env, health_path="/ping", description="mlflow models serve")
     workers = ["--workers", "2"] if mode == "sync_2w" else []
     # Each app runs on the environment of the app it was built from: the ceiling and hand_sync on the sync
-    # app's, hand_async on the async app's (its lock before `uv add openai[aiohttp]`: the same openai, with
-    # aiohttp installed but unused). The app's own agent_server/ comes first on sys.path (`-m` from its folder).
+    # app's, hand_async on the async app's (the same openai; aiohttp is installed there but hand_async does
+    # not use it). The app's own agent_server/ comes first on sys.path (`-m` from its folder).
     python = app_python(apps[ENVIRONMENT_OF.get(mode, mode)])
 
     def app(port: int) -> list[str]:

@@ -1,37 +1,33 @@
-"""The concurrency benchmark runs end to end and ends with its JSON line. No timing is asserted: figures
-depend on the machine; this only checks the benchmark still works and reports what issue 6 asks for."""
+"""The concurrency benchmark's inputs. Its end-to-end run on the demo's apps is in tests/test_demo.py (it shares
+the demo's module fixture); nothing here or there times anything."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO
-
-FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors"}
+from benchmarks import concurrency, servers
 
 
-@pytest.mark.e2e
-def test_tiny_benchmark_prints_the_json_line(registered_example, tmp_path):
-    # The session's registration of the example: logging it again would only repeat conftest's work.
-    registration = tmp_path / "registered.json"
-    registration.write_text(json.dumps(registered_example("openai_tools")))
-    completed = subprocess.run([sys.executable, "benchmarks/concurrency.py", "--concurrency", "2", "--requests", "4",
-                                "--latency-ms", "10", "--registered", str(registration)],
-                               cwd=REPO, capture_output=True, text=True, timeout=1800)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    modes = ("ceiling", "original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
-    assert {"concurrency", "latency_ms", "ratios", *modes} <= set(result)
-    assert result["concurrency"] == 2 and result["latency_ms"] == 10 and result["trace_store"] == "http"
-    for mode in modes:
-        assert FIGURES <= set(result[mode]), mode
-        assert result[mode]["errors"] == 0, result[mode]
-    assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
-    # Every served mode against the original, its hand-migration peer and the ideal.
-    assert set(result["ratios"]) == set(modes) - {"ceiling", "original"}
-    assert result["ratios"]["async"]["to_hand"] == round(result["async"]["rps"] / result["hand_async"]["rps"], 2)
-    assert result["ratios"]["sync_2w"]["to_hand"] == round(result["sync_2w"]["rps"] / result["hand_sync"]["rps"], 2)
+def test_apps_from_and_registered_together_are_refused(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        concurrency.parse_args(["--apps-from", "demo", "--registered", "registered.json"])
+    assert stopped.value.code == 2
+    assert "leave out --registered" in capsys.readouterr().err
+
+
+def test_apps_from_a_folder_the_demo_did_not_build_names_the_fix(tmp_path):
+    (tmp_path / "source" / "original_mlflow_model").mkdir(parents=True)
+    with pytest.raises(servers.BenchmarkError, match="run `uv run migrate demo --workdir"):
+        servers.demo_apps(tmp_path / "source", tmp_path / "bench")
+
+
+def test_the_hand_async_peer_is_the_conversion_without_its_transport(tmp_path):
+    from scripts.demo import load_example_module
+
+    transport = load_example_module("async_conversions").FAST_TRANSPORT
+    agent = tmp_path / "agent.py"
+    agent.write_text(f"client = AsyncOpenAI(base_url=url{transport})\n")
+    servers.without_fast_transport(agent)
+    assert agent.read_text() == "client = AsyncOpenAI(base_url=url)\n"
+    with pytest.raises(servers.BenchmarkError, match="not there once"):
+        servers.without_fast_transport(agent)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scripts import demo
-from tests.conftest import migrate_in_process
+from tests.conftest import REPO, migrate_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +118,30 @@ def test_a_changed_agent_makes_replay_fail_with_the_first_difference(demo_workdi
     assert report["payload"]["totals"]["differed"] == 1
     checked = migrate_in_process("check", "replay", "--app", str(app), "--json", env=env)
     assert checked.returncode == 1 and "RPL011" in checked.stdout
+
+
+# ---------------------------------------------------------------------------------------------------- the benchmark
+
+BENCHMARK_FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors"}
+
+
+def test_tiny_benchmark_of_the_demos_apps_prints_the_json_line(demo_workdir):
+    """The concurrency benchmark runs end to end on the apps the demo built (`--apps-from`, so they are built
+    once per session) and ends with its JSON line. No timing is asserted (figures depend on the machine): only
+    that every mode serves and the line has its shape. tests/test_benchmark.py has the quick tests."""
+    completed = subprocess.run([sys.executable, "benchmarks/concurrency.py", "--concurrency", "2", "--requests", "4",
+                                "--latency-ms", "10", "--apps-from", str(demo_workdir)],
+                               cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    modes = ("ceiling", "original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
+    assert {"concurrency", "latency_ms", "ratios", *modes} <= set(result)
+    assert result["concurrency"] == 2 and result["latency_ms"] == 10 and result["trace_store"] == "http"
+    for mode in modes:
+        assert BENCHMARK_FIGURES <= set(result[mode]), mode
+        assert result[mode]["errors"] == 0, result[mode]
+    assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
+    # Every served mode against the original, its hand-migration peer and the ideal.
+    assert set(result["ratios"]) == set(modes) - {"ceiling", "original"}
+    assert result["ratios"]["async"]["to_hand"] == round(result["async"]["rps"] / result["hand_async"]["rps"], 2)
+    assert result["ratios"]["sync_2w"]["to_hand"] == round(result["sync_2w"]["rps"] / result["hand_sync"]["rps"], 2)
