@@ -7,7 +7,8 @@ The original never changes (`migrate download` writes it once and `migrate check
 its answer is remembered: a smoke run asking the same original the same request, from the same interpreter
 and the same workspace settings, reuses the answer instead of loading MLflow and the agent again (10-30 s
 of CPU on a small machine). The key is the original's files, the request, the interpreter, the runner and
-every DATABRICKS_*/MLFLOW_* setting the child sees; only an answer without error is kept, in the user's cache
+every DATABRICKS_*/MLFLOW_* setting the child sees; only an answer without error is kept (for replay's
+list, only one where every request was answered), in the user's cache
 folder (as checks/probe_cache.py keeps the import probe), never in the app.
 """
 
@@ -126,10 +127,13 @@ class OriginalRun:
             tail = app_process.read_tail(self._log_path, 15)
             return {"error": f"exit code {self._process.returncode}: " + "\n".join(tail)}
         answer = json.loads(self._answer_path.read_text(encoding="utf-8"))
-        try:
-            atomic.write_text(self._remembered, json.dumps(answer))
-        except Exception:  # noqa: BLE001 (a cache that cannot be written only costs time)
-            pass
+        # Replay's list of answers is kept only when every request was answered: an error (a workspace that
+        # did not answer, a timeout) must be tried again on the next run, not remembered.
+        if not (isinstance(answer, list) and any("error" in item for item in answer)):
+            try:
+                atomic.write_text(self._remembered, json.dumps(answer))
+            except Exception:  # noqa: BLE001 (a cache that cannot be written only costs time)
+                pass
         return answer
 
     def __enter__(self) -> OriginalRun:

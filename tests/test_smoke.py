@@ -803,6 +803,33 @@ def test_the_original_answers_once_per_unchanged_original_request_and_workspace(
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 4
 
 
+def test_replays_answers_are_remembered_only_when_every_request_was_answered(tmp_path, monkeypatch):
+    """Replay asks the original a list of requests at once; a list holding an error (a workspace that did
+    not answer) runs again next time, a list without one is reused."""
+    from scripts.smoke_original import OriginalRun
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = tmp_path / "runs.log"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho run >> "{runs}"\n'
+                      'if grep -q fails "$4"; then printf \'[{"error": "ConnectionError: no workspace"}]\' > "$5"; '
+                      'else printf \'[{"format": "responses", "invoke": {"output": []}, "stream": []}]\' > "$5"; fi\n')
+    python.chmod(0o755)
+    workdir = fake_app(tmp_path)
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {}\n")
+    layout = MigrationLayout.for_app(workdir / "fake-app")
+
+    def answers(requests: list[dict]) -> list[dict]:
+        with OriginalRun(layout, requests, python, many=True) as original:
+            return original.answer()
+
+    failing = [{**REQUEST, "input": [{"role": "user", "content": "fails"}]}]
+    assert "error" in answers(failing)[0] and runs.read_text().count("run") == 1
+    assert "error" in answers(failing)[0] and runs.read_text().count("run") == 2, "an error was remembered"
+    assert answers([REQUEST])[0]["invoke"] == {"output": []} and runs.read_text().count("run") == 3
+    assert answers([REQUEST])[0]["invoke"] == {"output": []} and runs.read_text().count("run") == 3
+
+
 def test_servers_keep_compiled_modules_in_the_cache_folder_not_in_the_app(tmp_path):
     """With PYTHONDONTWRITEBYTECODE set, each start of the app or the original compiled every module again;
     smoke's children keep them in the user's cache folder instead, and nothing lands in the app."""
