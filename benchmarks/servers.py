@@ -194,7 +194,7 @@ def trace_server(workdir: Path, env: dict) -> app_process.ServerCommand:
                 # less than importing the tracking server takes on a busy small machine
                 "--uvicorn-opts", "--timeout-worker-healthcheck 300"]
     # Its job runner (a separate consumer process) serves nothing the benchmark uses.
-    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = app_process.with_compiled_modules({**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     return app_process.ServerCommand(argv, workdir, env, health_path="/health", description="mlflow server (traces)")
 
 
@@ -203,8 +203,11 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, t
     # Tracing stays on, as in production, unless --trace-sampling lowers MLflow's sampling ratio.
     # MLFLOW_EXPERIMENT_ID is set as a deployed app's `experiment` resource sets it (0: the store's default);
     # without it MLflow searches for a Databricks notebook context (a failing import) on every trace.
-    env = {**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
-           "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling), "MLFLOW_EXPERIMENT_ID": "0"}
+    # Compiled modules kept where PYTHONDONTWRITEBYTECODE is set (as smoke's servers keep them): the servers
+    # sharing one environment compile it once, not at every start.
+    env = app_process.with_compiled_modules({**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
+                                             "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling),
+                                             "MLFLOW_EXPERIMENT_ID": "0"})
     if mode == "original":
         # The sync app's environment holds the original's requirements.txt (setup adds it), resolved to the
         # newest versions it allows, as Model Serving installs it; the app's own additions serve nothing here.

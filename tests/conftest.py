@@ -7,7 +7,8 @@ serves a real app, or imports an agent in a fresh interpreter is marked `@pytest
 Reuse, do not rebuild (everything expensive is built once per session, here):
 - `standin_workspace`: THE workspace stand-in of the session. Never start another with `standin.running()`
   unless the test is about the stand-in's own options (latency, a stopped workspace).
-- `registered_example(name)`: the example logged and registered once per session (logging takes ~30 s).
+- `registered_example(name)`: the example logged and registered once per session, shared by the xdist
+  workers (logging takes ~30 s).
 - `endpoint_for(name)`: a serving endpoint on the stand-in serving that registration.
 - `downloaded_example(name)`: a private copy of a working directory holding the example's download; the
   download itself runs once per example per session. Edit the copy freely.
@@ -140,16 +141,42 @@ def standin_workspace():
         yield workspace
 
 
+def session_root(tmp_path_factory) -> Path:
+    """The folder every process of this session shares: under pytest-xdist each worker has a base folder of
+    its own inside the run's folder, which is the shared one."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path):
+    """The block runs in one process of the session at a time (an flock on `lock_path`)."""
+    import fcntl
+
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def registered_example(standin_workspace, tmp_path_factory):
-    """`registered_example(name)`: the example logged and registered once per session; where it is."""
+    """`registered_example(name)`: the example logged and registered once per session, by whichever xdist
+    worker asks first (the others read where it is); where it is."""
+    import json
+
     catalog = load_example_module("catalog")
-    registry_dir = tmp_path_factory.mktemp("registry")
+    registry_dir = session_root(tmp_path_factory) / "registry"
+    registry_dir.mkdir(exist_ok=True)
     registered: dict[str, dict] = {}
 
     def register(name: str) -> dict:
         if name not in registered:
-            registered[name] = catalog.register_example(name, registry_dir, standin_workspace.environ())
+            record = registry_dir / f"{name}.registered.json"
+            with exclusive(registry_dir / ".lock"):  # one SQLite registry: one writer at a time
+                if not record.is_file():
+                    where = catalog.register_example(name, registry_dir, standin_workspace.environ())
+                    record.write_text(json.dumps(where), encoding="utf-8")
+                registered[name] = json.loads(record.read_text(encoding="utf-8"))
         return registered[name]
 
     return register
