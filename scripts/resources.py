@@ -12,13 +12,14 @@ import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from checks.app_command import process_memory_state, server_workers as workers_in_command
 from scripts import user_scopes
 from scripts.bundle import BUNDLE_FILE, Bundle, plain, trailer_kept
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout, find_app
-from scripts.core.reports import StepReport
+from scripts.core.reports import StepReport, read_report
 from scripts.model.app_resources import (LAKEBASE_DEFAULT_DATABASE, MAPPINGS, SourceResource, app_resource_spec,
                                          source_resources)
 from scripts.model.mlmodel import MLMODEL, UnreadableMLmodel, read_mlmodel
@@ -33,8 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app", type=Path, help="the app folder (default: the one app folder in --workdir)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="server processes the app runs (`start-server --workers N` in the app's command); "
-                             "default: keep what databricks.yml says. More than one needs an agent that keeps "
-                             "no state in process memory (RES040)")
+                             "default: keep what databricks.yml says, else one per vCPU of the compute size (2 on "
+                             "Medium) for an agent that keeps no state in process memory, else 1 (RES040)")
 
 
 # --- reading the MLmodel ----------------------------------------------------------------------------------------
@@ -202,6 +203,34 @@ def serving_credentials_in_code(app_dir: Path) -> list[str]:
                   - {USER_AUTH_HELPER})
 
 
+# vCPUs of each Apps compute size (ARCHITECTURE.md §8); an unknown size counts as the default, Medium.
+COMPUTE_VCPUS = {"MEDIUM": 2, "LARGE": 4}
+
+
+def chosen_workers(layout: MigrationLayout, app_section, given: int | None) -> dict:
+    """How many server processes the app runs: --workers when given; else what its command already says;
+    else one per vCPU of its compute size (two on Medium: one worker per core served 21-23% more requests a
+    second than one process in benchmarks/README.md), unless the agent keeps state in process memory, where
+    each process would hold its own copy (RES040)."""
+    if given is not None:
+        return {"count": given, "chosen": "given", "reason": "--workers"}
+    command = [str(part) for part in ((app_section.get("config") or {}).get("command") or [])]
+    if any(part == "--workers" or part.startswith("--workers=") for part in command):
+        return {"count": workers_in_command(command), "chosen": "kept", "reason": "the app's command sets it"}
+    try:
+        analysis = read_report(layout, "analyze")
+    except MigrateError:
+        analysis = None  # the check of analyze says what is wrong with it
+    state = process_memory_state(analysis) if analysis else ["no analysis (migration/reports/analyze.json)"]
+    if state:
+        return {"count": 1, "chosen": "default",
+                "reason": f"one process: the agent keeps state in process memory ({'; '.join(state[:2])})"}
+    size = str(app_section.get("compute_size") or "MEDIUM").upper()
+    count = COMPUTE_VCPUS.get(size, COMPUTE_VCPUS["MEDIUM"])
+    return {"count": count, "chosen": "default",
+            "reason": f"one per vCPU of compute size {size}; the agent keeps no state in process memory"}
+
+
 def map_into_bundle(workdir: Path, app: Path | None, workers: int | None = None) -> StepReport:
     layout = find_app(workdir, app)
     app_dir = layout.root
@@ -212,8 +241,12 @@ def map_into_bundle(workdir: Path, app: Path | None, workers: int | None = None)
     _, app_section = bundle.app_entry()
     with trailer_kept(app_section):
         payload = map_resources(layout, bundle, report)
-        if workers is not None:
-            set_server_workers(app_section, workers)
+        server_workers = chosen_workers(layout, app_section, workers)
+        # A default of one process leaves the command as it is, so a later run (with the analysis) may still
+        # choose; a count given with --workers is written, 1 included, and kept from then on.
+        if server_workers["chosen"] == "given" or (server_workers["chosen"] == "default"
+                                                   and server_workers["count"] > 1):
+            set_server_workers(app_section, server_workers["count"])
     changed = bundle.save()
     helper = None
     if payload["user_auth"] or payload["user_api_scopes"]:
@@ -227,6 +260,7 @@ def map_into_bundle(workdir: Path, app: Path | None, workers: int | None = None)
         "app_name": str(app_section.get("name")),
         **payload,
         "user_auth_helper": {"path": USER_AUTH_HELPER, "action": helper} if helper else None,
+        "server_workers": server_workers,
         "databricks_yml": "updated" if changed else "unchanged",
     }
     report.outputs = {"bundle": layout.relative(bundle.path)}
@@ -243,4 +277,6 @@ def run(args: argparse.Namespace) -> StepReport:
         print(f"  {entry['status']:<9} {source['type']:<20} {source['name']:<40} -> {target}")
     if payload["user_api_scopes"]:
         print(f"user_api_scopes: {', '.join(payload['user_api_scopes'])}")
+    workers = payload["server_workers"]
+    print(f"server processes: {workers['count']} ({workers['chosen']}: {workers['reason']})")
     return report

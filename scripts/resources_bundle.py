@@ -99,15 +99,15 @@ SERVER_SCRIPT = "start-server"
 
 
 def set_server_workers(app: CommentedMap, workers: int) -> None:
-    """`start-server --workers N` in the app's command (1: the option removed), keeping the rest of it."""
+    """`start-server --workers N` in the app's command, keeping the rest of it. A count of 1 is written too, so
+    a later `migrate resources` keeps the choice instead of applying its default."""
     config = app.setdefault("config", CommentedMap())
     command = [str(part) for part in (config.get("command") or ["uv", "run", SERVER_SCRIPT])]
     if "--workers" in command:
         at = command.index("--workers")
         del command[at:at + 2]
     command = [part for part in command if not part.startswith("--workers=")]
-    if workers > 1:
-        command += ["--workers", str(workers)]
+    command += ["--workers", str(workers)]
     flow = CommentedSeq(DoubleQuotedScalarString(part) for part in command)
     flow.fa.set_flow_style()  # as the scaffold writes it: command: ["uv", "run", "start-server"]
     config["command"] = flow

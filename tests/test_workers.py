@@ -54,9 +54,40 @@ def test_more_than_one_worker_needs_an_agent_without_process_memory(tmp_path, in
     map_into_bundle(app.parent, app, 2)
     assert command_of(app) == 'command: ["uv", "run", "start-server", "--workers", "2"]'
     assert ("RES040" in codes(app)) is in_memory
-    map_into_bundle(app.parent, app, 1)  # back to one process: the option is gone, and so is the error
-    assert command_of(app) == 'command: ["uv", "run", "start-server"]'
+    map_into_bundle(app.parent, app, 1)  # back to one process, said in the command, and the error is gone
+    assert command_of(app) == 'command: ["uv", "run", "start-server", "--workers", "1"]'
     assert "RES040" not in codes(app)
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_by_default_a_stateless_agent_gets_one_worker_per_vcpu_and_a_stateful_one_a_single_process(tmp_path,
+                                                                                                   in_memory):
+    app = app_for(tmp_path, in_memory)
+    report = map_into_bundle(app.parent, app)
+    workers = report.payload["server_workers"]
+    if in_memory:  # one process, the command as the scaffold wrote it
+        assert command_of(app) == 'command: ["uv", "run", "start-server"]'
+        assert workers["count"] == 1 and "keeps state in process memory" in workers["reason"]
+    else:  # Medium, the default compute size: 2 vCPU
+        assert command_of(app) == 'command: ["uv", "run", "start-server", "--workers", "2"]'
+        assert workers == {"count": 2, "chosen": "default", "reason": workers["reason"]}
+    assert "RES040" not in codes(app)
+
+
+def test_a_chosen_count_is_kept_and_a_larger_compute_size_gets_more_workers(tmp_path):
+    app = app_for(tmp_path, in_memory=False)
+    map_into_bundle(app.parent, app, 1)
+    report = map_into_bundle(app.parent, app)  # a re-run keeps what the command says
+    assert report.payload["server_workers"]["chosen"] == "kept"
+    assert command_of(app) == 'command: ["uv", "run", "start-server", "--workers", "1"]'
+
+    large = app_for(tmp_path / "large", in_memory=False)
+    bundle = large / "databricks.yml"
+    text = bundle.read_text()
+    assert text.count("      source_code_path: .\n") == 1
+    bundle.write_text(text.replace("      source_code_path: .\n", "      source_code_path: .\n      compute_size: LARGE\n"))
+    map_into_bundle(large.parent, large)
+    assert command_of(large) == 'command: ["uv", "run", "start-server", "--workers", "4"]'
 
 
 def test_without_the_analysis_more_workers_are_unverified(tmp_path):
