@@ -9,20 +9,21 @@
     sync_2w     the same app under `start-server --workers 2`
     async       `migrate code --mode async` with the conversion it asks for, on openai's aiohttp transport
 
-Apps are built through the `migrate` commands and each is served from its own environment, synced from the
-lock `migrate setup` wrote (as `uv run start-server` does on Apps), so the benchmark measures what users get:
-the client library versions of the app's lock, not the harness's.
+Apps are built and verified by `migrate demo` (or taken from a demo's folder: --apps-from), and each is served
+from its own environment, synced from the lock `migrate setup` wrote (as `uv run start-server` does on Apps), so
+the benchmark measures what users get: the client library versions of the app's lock, not the harness's.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
 from pathlib import Path
 
 from scripts import app_process, processes
-from scripts.demo import load_example_module
+from scripts.demo import REGISTRY_DIR, load_example_module
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = "openai_tools"
@@ -75,16 +76,6 @@ def migrate(argv: list[str], env: dict) -> None:
         raise BenchmarkError(str(error)) from None
 
 
-def convert_async(agent_path: Path) -> None:
-    """The judgement work `migrate code --mode async` leaves to the assistant (COD010), as recorded for
-    this example in examples/async_conversions.py (the demo applies the same edits)."""
-    conversions = load_example_module("async_conversions")
-    try:
-        conversions.convert(EXAMPLE, agent_path)
-    except conversions.ConversionMismatch as error:
-        raise BenchmarkError(str(error)) from None
-
-
 def without_fast_transport(agent_path: Path) -> None:
     """The converted async agent as the template's async path has it: httpx's default transport."""
     transport = load_example_module("async_conversions").FAST_TRANSPORT
@@ -119,28 +110,15 @@ def app_python(app: Path) -> Path:
 
 
 def build_apps(workdir: Path, env: dict, registered: dict | None = None) -> dict[str, Path]:
-    """Register the example (unless `registered` says where it already is), download it, and build every app
-    with its own locked environment."""
-    if registered is None:
-        registry = workdir / "registry"
-        registry.mkdir(parents=True, exist_ok=True)
-        print(f"registering examples/{EXAMPLE} (logging a model takes a while)", file=sys.stderr, flush=True)
-        registered = load_example_module("catalog").register_example(EXAMPLE, registry, env)
-    where = ["--workdir", str(workdir)]
-    migrate(["download", "--model-uri", registered["model_uri"], "--registry-uri", registered["registry_uri"],
-             "--tracking-uri", registered["tracking_uri"], *where], env)
-    migrate(["analyze", *where], env)  # the code step migrates the class analyze found
-    apps = {}
-    for mode in ("sync", "async"):
-        app = workdir / f"bench-{mode}"
-        migrate(["scaffold", "--app-name", f"bench-{mode}", *where], env)
-        migrate(["setup", "--app", str(app), *where], env)  # the app's uv.lock, from the agent's requirements
-        migrate(["code", "--mode", mode, "--app", str(app), *where], env)
-        apps[mode] = app
-    convert_async(apps["async"] / "agent_server" / "agent.py")
-    conversions = load_example_module("async_conversions")
-    uv(["add", "--no-sync", conversions.FAST_TRANSPORT_DEPENDENCY], apps["async"], env)  # as the demo adds it
-    return with_peers(workdir, apps, env)
+    """`migrate demo` builds the sync and async apps and verifies them (smoke with parity against the original,
+    replay, check: its async app converted as the assistant would); the benchmark serves copies of them, with
+    their peers. `registered` (where the example is already registered) spares the demo logging it again."""
+    demo_dir = workdir / "demo"
+    if registered is not None:
+        (demo_dir / REGISTRY_DIR).mkdir(parents=True, exist_ok=True)
+        (demo_dir / REGISTRY_DIR / f"{EXAMPLE}.json").write_text(json.dumps(registered), encoding="utf-8")
+    migrate(["demo", "--example", EXAMPLE, "--workdir", str(demo_dir)], env)
+    return with_peers(workdir, demo_apps(demo_dir, workdir), env)
 
 
 def demo_apps(source: Path, workdir: Path) -> dict[str, Path]:
