@@ -221,7 +221,10 @@ def chosen_workers(layout: MigrationLayout, app_section, given: int | None) -> d
         analysis = read_report(layout, "analyze")
     except MigrateError:
         analysis = None  # the check of analyze says what is wrong with it
-    state = process_memory_state(analysis) if analysis else ["no analysis (migration/reports/analyze.json)"]
+    if analysis is None:
+        return {"count": 1, "chosen": "default", "reason": "one process: without the analysis (migration/reports/"
+                "analyze.json) nothing says the agent keeps no state in process memory"}
+    state = process_memory_state(analysis)
     if state:
         return {"count": 1, "chosen": "default",
                 "reason": f"one process: the agent keeps state in process memory ({'; '.join(state[:2])})"}

@@ -90,6 +90,14 @@ def test_a_chosen_count_is_kept_and_a_larger_compute_size_gets_more_workers(tmp_
     assert command_of(large) == 'command: ["uv", "run", "start-server", "--workers", "4"]'
 
 
+def test_without_the_analysis_the_default_is_one_process(tmp_path):
+    app = app_for(tmp_path, in_memory=False)
+    (app / "migration" / "reports" / "analyze.json").unlink()
+    report = map_into_bundle(app.parent, app)
+    assert command_of(app) == 'command: ["uv", "run", "start-server"]'
+    assert "without the analysis" in report.payload["server_workers"]["reason"]
+
+
 def test_without_the_analysis_more_workers_are_unverified(tmp_path):
     app = app_for(tmp_path, in_memory=False)
     map_into_bundle(app.parent, app, 2)
