@@ -172,7 +172,7 @@ def artifact_findings(app: Path, modules: dict[str, ParsedModule]) -> list[Findi
                 findings.append(Finding(
                     "COD017", "error", f"{app.name}/{module.path}:{node.lineno}",
                     f"{node.value!r} is relative to the working directory, where no such file is",
-                    f"use `Path(__file__).parent / \"artifacts\" / ...` (the artifacts live in agent_server/artifacts/)"))
+                    "use `Path(__file__).parent / \"artifacts\" / ...` (the artifacts live in agent_server/artifacts/)"))
     return findings
 
 

@@ -22,9 +22,9 @@ from scripts.model.agent_state import agent_state_facts
 from scripts.model.pickled import pickled_agent_class
 from scripts.model.files import packages_of
 from scripts.model.import_calls import model_import_calls  # patterns (issue 11)
-from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, RESOURCE_TYPES, UnreadableMLmodel, declared_artifacts,
+from scripts.model.mlmodel import (MLMODEL, PICKLED_MODEL, UnreadableMLmodel, declared_artifacts,
                                    mlmodel_facts, pyfunc_flavor, read_mlmodel, resources_api_version)
-from scripts.model.requirements import parse_requirements, read_requirements
+from scripts.model.requirements import read_requirements
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.core.reports import StepReport

@@ -60,7 +60,7 @@ def agent_mode_findings(app_name: str, entry: EntryModule) -> list[Finding]:
         findings.append(Finding(
             "COD006", "warning", f"{app_name}/{ENTRY_PATH}",
             f"{method} reads `params`, which AgentServer never passes (it stays None)",
-            f"move what `params` carried into request.custom_inputs or configuration, then drop the parameter"))
+            "move what `params` carried into request.custom_inputs or configuration, then drop the parameter"))
     return findings
 
 
@@ -154,9 +154,9 @@ def async_native_findings(app_name: str, entry: EntryModule) -> list[Finding]:
     if plan.mode == "async" and plan.predict and not plan.predict_stream:
         return [Finding("COD101", "info", where,
                         f"{agent.class_name}.predict is sync: the handlers run it in a worker thread "
-                        f"(`asyncio.to_thread`, request context copied), so it never blocks the event loop",
-                        f"to serve it on the loop, write `async def predict` (or an `apredict`) with async calls, "
-                        f"then run `migrate code --mode async --force` again")]
+                        "(`asyncio.to_thread`, request context copied), so it never blocks the event loop",
+                        "to serve it on the loop, write `async def predict` (or an `apredict`) with async calls, "
+                        "then run `migrate code --mode async --force` again")]
     return []
 
 

@@ -14,7 +14,9 @@ import pytest
 
 from checks.analyze import check_analyze
 from scripts.core.schema_registry import validation_errors
-from scripts.analyze import RESOURCE_TYPES, analyze, parse_requirements
+from scripts.analyze import analyze
+from scripts.model.mlmodel import RESOURCE_TYPES
+from scripts.model.requirements import parse_requirements
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.core.reports import read_report, write_report

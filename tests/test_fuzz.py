@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scripts import cli
-from scripts.analyze import analyze, parse_requirements
+from scripts.analyze import analyze
+from scripts.model.requirements import parse_requirements
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 from scripts.core.reports import StepReport, write_report

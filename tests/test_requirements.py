@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from scripts.analyze import parse_requirements
+from scripts.model.requirements import parse_requirements
 from scripts.model.requirement_lines import read_requirement_lines
 from scripts.setup import decide_dependencies, scaffold_dependencies
 

@@ -40,7 +40,7 @@ class BlockingCall:
 def kind_of(call: ast.Call, module: ParsedModule) -> str | None:
     written = dotted_name(call.func) or ""
     name = resolved_name(written, module)
-    top, last = name.split(".")[0], name.rsplit(".", 1)[-1]
+    last = name.rsplit(".", 1)[-1]
     # The module's own functions and clients only: `requests.get(url).json()` is one blocking call, not two.
     by_name = kind_by_name(name, written)
     if by_name:
