@@ -126,15 +126,20 @@ def demo_apps(source: Path, workdir: Path) -> dict[str, Path]:
     `workdir` with the original they were migrated from: `--apps-from`."""
     from scripts.demo import app_name_for
 
+    built = {mode: source / app_name_for(EXAMPLE, mode) for mode in ("sync", "async")}
+    for app in built.values():
+        if not (app / "uv.lock").is_file() or not (app / "agent_server" / "agent.py").is_file():
+            raise BenchmarkError(f"{app} is not an app `migrate demo` built (no uv.lock or agent_server/agent.py)"
+                                 f": run `uv run migrate demo --workdir {source}` first")
+    if not (source / "original_mlflow_model" / "MLmodel").is_file():
+        raise BenchmarkError(f"{source} has no original_mlflow_model/: pass the folder `migrate demo --workdir` wrote")
+    if (workdir / "original_mlflow_model").exists():
+        raise BenchmarkError(f"{workdir} already holds a benchmark's apps: pass a new --workdir, or none")
     shutil.copytree(source / "original_mlflow_model", workdir / "original_mlflow_model")
     apps = {}
-    for mode in ("sync", "async"):
-        built = source / app_name_for(EXAMPLE, mode)
-        if not (built / "uv.lock").is_file() or not (built / "agent_server" / "agent.py").is_file():
-            raise BenchmarkError(f"{built} is not an app `migrate demo` built (no uv.lock or agent_server/agent.py)"
-                                 f": run `uv run migrate demo --workdir {source}` first")
+    for mode, app in built.items():
         apps[mode] = workdir / f"bench-{mode}"
-        shutil.copytree(built, apps[mode], ignore=shutil.ignore_patterns(".venv"))
+        shutil.copytree(app, apps[mode], ignore=shutil.ignore_patterns(".venv"))
     return apps
 
 

@@ -16,9 +16,11 @@ def test_apps_from_and_registered_together_are_refused(capsys):
 
 
 def test_apps_from_a_folder_the_demo_did_not_build_names_the_fix(tmp_path):
-    (tmp_path / "source" / "original_mlflow_model").mkdir(parents=True)
-    with pytest.raises(servers.BenchmarkError, match="run `uv run migrate demo --workdir"):
-        servers.demo_apps(tmp_path / "source", tmp_path / "bench")
+    for source in (tmp_path / "missing", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(servers.BenchmarkError, match="run `uv run migrate demo --workdir"):
+            servers.demo_apps(source, tmp_path / "bench")
+    assert not (tmp_path / "bench").exists()  # nothing copied before the source is known good
 
 
 def test_the_hand_async_peer_is_the_conversion_without_its_transport(tmp_path):
