@@ -17,6 +17,7 @@ the benchmark measures what users get: the client library versions of the app's 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -166,6 +167,10 @@ def with_peers(workdir: Path, apps: dict[str, Path], env: dict) -> dict[str, Pat
     return apps
 
 
+def with_bin_on_path(env: dict, python: Path) -> dict:
+    return {**env, "PATH": os.pathsep.join(filter(None, [str(python.parent), env.get("PATH")]))}
+
+
 def trace_server(workdir: Path, env: dict) -> app_process.ServerCommand:
     """A real `mlflow server` on loopback: the apps export their traces to it over HTTP, as a deployed app
     exports to the workspace's tracking service."""
@@ -194,6 +199,10 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, t
     if mode == "original":
         # The sync app's environment holds the original's requirements.txt (setup adds it), resolved to the
         # newest versions it allows, as Model Serving installs it; the app's own additions serve nothing here.
+        # `mlflow models serve` execs `uvicorn` by name: the environment's bin/ goes first on PATH, as `uv run`
+        # puts it (run by a plain interpreter, PATH had no uvicorn and the original never started).
+        env = with_bin_on_path(env, app_python(apps["sync"]))
+
         def original(port: int) -> list[str]:
             return [str(app_python(apps["sync"])), "-m", "mlflow", "models", "serve",
                     "-m", str(workdir / "original_mlflow_model"), "--env-manager", "local",

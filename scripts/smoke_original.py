@@ -7,8 +7,8 @@ The original never changes (`migrate download` writes it once and `migrate check
 its answer is remembered: a smoke run asking the same original the same request, from the same interpreter
 and the same workspace settings, reuses the answer instead of loading MLflow and the agent again (10-30 s
 of CPU on a small machine). The key is the original's files, the request, the interpreter, the runner and
-every DATABRICKS_*/MLFLOW_* setting the child sees; only an answer without error is kept (for replay's
-list, only one where every request was answered), in the user's cache
+every DATABRICKS_*/MLFLOW_* setting the child sees but the experiment its traces go to; only an answer
+without error is kept (for replay's list, only one where every request was answered), in the user's cache
 folder (as checks/probe_cache.py keeps the import probe), never in the app.
 """
 
@@ -74,9 +74,15 @@ def answers_dir() -> Path:
     return Path(base) / "agent-migrate" / "original-answers"
 
 
+# Where the original's traces go, not what it answers: two apps of one original (a sync and an async app, each
+# with its own experiment) share the answers, so the second app's smoke and replay do not load the original again.
+TRACE_DESTINATION_SETTINGS = frozenset({"MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"})
+
+
 def answer_key(original: Path, request: dict, python: Path, environment: dict[str, str]) -> str:
     """What the original's answer depends on: its files, the request, the interpreter, the workspace settings."""
-    settings = {name: value for name, value in environment.items() if name.startswith(("DATABRICKS_", "MLFLOW_"))}
+    settings = {name: value for name, value in environment.items()
+                if name.startswith(("DATABRICKS_", "MLFLOW_")) and name not in TRACE_DESTINATION_SETTINGS}
     facts = {"original": manifest_digest(hash_tree(original)), "request": request, "runner": ORIGINAL_RUNNER,
              "python": str(python), "settings": settings}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()

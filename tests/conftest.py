@@ -107,10 +107,20 @@ def migrate_in_process(*argv: str, env: dict | None = None, cwd: Path | None = N
 
 def pytest_collection_modifyitems(config, items):
     """The fuzz tests' large budgets (`@pytest.mark.fuzz`) belong to the whole suite, not the quick one: they
-    are marked e2e too, so `-m "not e2e"` leaves them out (the quick suite runs each with a small budget)."""
+    are marked e2e too, so `-m "not e2e"` leaves them out (the quick suite runs each with a small budget).
+
+    Modules run longest first (`serial_minutes`). pytest-xdist with --dist loadfile gives each worker whole
+    modules in this order: a six-minute module handed out last ran alone on one worker while the other had
+    finished, which cost the whole suite minutes on two cores."""
     for item in items:
         if item.get_closest_marker("fuzz") is not None and item.get_closest_marker("e2e") is None:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=serial_minutes, reverse=True)  # stable: the order within a module and among the rest stays
+
+
+def serial_minutes(item) -> float:
+    marker = item.get_closest_marker("serial_minutes")
+    return float(marker.args[0]) if marker else 0.0
 
 
 @pytest.fixture

@@ -33,3 +33,12 @@ def test_the_hand_async_peer_is_the_conversion_without_its_transport(tmp_path):
     assert agent.read_text() == "client = AsyncOpenAI(base_url=url)\n"
     with pytest.raises(servers.BenchmarkError, match="not there once"):
         servers.without_fast_transport(agent)
+
+
+def test_the_original_finds_uvicorn_in_the_environment_it_runs_on(tmp_path):
+    """`mlflow models serve` execs `uvicorn` by name: the benchmark run by a plain interpreter (PATH without the
+    app environment's bin/) saw the original exit with `uvicorn: not found`."""
+    apps = {"sync": tmp_path / "bench-sync"}
+    command = servers.server_command("original", tmp_path, apps, {"PATH": "/usr/bin"}, "http://127.0.0.1:9")
+    assert command.env["PATH"].split(":") == [str(apps["sync"] / ".venv" / "bin"), "/usr/bin"]
+    assert command.argv(5000)[0] == str(apps["sync"] / ".venv" / "bin" / "python")

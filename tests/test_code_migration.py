@@ -35,6 +35,8 @@ from scripts.model.parsed_modules import parse_app_modules
 from scripts.transform.module_rewrite import rewrite_module
 from scripts.transform.modules import CodeTree
 
+pytestmark = pytest.mark.serial_minutes(6)  # run first under xdist: tests/conftest.py
+
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
 APP = "corpus-app"
 # Which path the transform takes on each corpus agent.

@@ -27,6 +27,8 @@ from scripts.transform.cwd_files import WorkingDirectoryFileRewriter
 from scripts.transform.notebook import clean_module
 from tests.test_code_migration import CORPUS, migrated, static_check
 
+pytestmark = pytest.mark.serial_minutes(1.5)  # run first under xdist: tests/conftest.py
+
 # fixture → (pattern, what the step reports, what the code check reports as errors)
 PATTERN_FIXTURES = {
     "supervisor_paths": ("1 container paths", {"COD060", "COD068"}, set()),

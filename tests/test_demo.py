@@ -11,7 +11,7 @@ import pytest
 from scripts import demo
 from tests.conftest import REPO, migrate_in_process
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial_minutes(6.5)]
 
 
 def migrate(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -11,6 +11,8 @@ import pytest
 from scripts.analyze import analyze
 from tests.test_code_migration import migrated, static_check
 
+pytestmark = pytest.mark.serial_minutes(1.8)  # run first under xdist: tests/conftest.py
+
 CORPUS_ENV = {"DATABRICKS_HOST": "http://127.0.0.1:9", "DATABRICKS_TOKEN": "not-a-real-token"}
 
 

@@ -29,6 +29,8 @@ from scripts.core.layout import MigrationLayout
 from tests.conftest import REPO
 from tests.conftest import migrate_in_process as run_migrate  # in-process; Ctrl-C tests start their own process
 
+pytestmark = pytest.mark.serial_minutes(4)  # run first under xdist: tests/conftest.py
+
 FAKE_SERVER = Path(__file__).parent / "fixtures" / "smoke" / "fake_start_server.py"
 REQUEST = {"input": [{"role": "user", "content": "hi"}], "custom_inputs": {"session": "s1"}}
 
@@ -642,6 +644,7 @@ RAISING_AGENT = '''
 from mlflow.genai.agent_server import invoke, stream
 from mlflow.types.responses import ResponsesAgentResponse, ResponsesAgentStreamEvent
 
+
 ITEM = {"type": "message", "id": "m1", "role": "assistant", "content": [{"type": "output_text", "text": "half"}]}
 
 
@@ -801,6 +804,11 @@ def test_the_original_answers_once_per_unchanged_original_request_and_workspace(
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 3
     monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:10")
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 4
+    # Another app of the same original, whose traces go to its own experiment, gets the same answer.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "4000000000000002")
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 4, "the experiment changed the key"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:11")  # where prompts and models may be read from
+    assert answer(REQUEST) == expected and runs.read_text().count("run") == 5
 
 
 def test_replays_answers_are_remembered_only_when_every_request_was_answered(tmp_path, monkeypatch):

@@ -15,6 +15,8 @@ from scripts.smoke_concurrency import varied_inputs
 from scripts.smoke_identity import user_targets
 from tests.conftest import run_migrate
 
+pytestmark = pytest.mark.serial_minutes(2.7)  # run first under xdist: tests/conftest.py
+
 CORPUS = Path(__file__).parent / "fixtures" / "agents"
 APP = "obo-app"
 

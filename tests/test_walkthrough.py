@@ -34,7 +34,7 @@ from scripts import replay_demo
 from scripts.demo import EXAMPLES_DIR
 from tests.test_skills import REPO, agents_table, migrate_commands, subcommand
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial_minutes(1.6)]
 
 EXAMPLE = "openai_tools"
 PROFILE = "walkthrough"
