@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(chosen_command(argv)).parse_args(argv)
     module = __import__(args.command_module, fromlist=["run"])
     try:
-        if args.command in {step.name for step in STEPS}:
-            from scripts.workdir_lock import holding_workdir
+        step = next((step for step in STEPS if step.name == args.command), None)
+        if step is not None:
+            from scripts.workdir_lock import holding_step_locks
 
-            with holding_workdir(args.workdir, args.command):
+            with holding_step_locks(args, step.writes):
                 return finish_step(module.run(args))
         return module.run(args)
     except MigrateError as error:

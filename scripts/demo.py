@@ -3,7 +3,7 @@
 It starts the workspace stand-in, logs and registers the example into a local MLflow registry, puts a
 Model Serving endpoint in front of it, then runs every step as a user would (`migrate <step>` in a
 subprocess, with DATABRICKS_HOST pointing at the stand-in): one download, then a sync app and an async app
-built from it in the order of AGENTS.md's table, each ending with `migrate check`. Between the async app's
+built from it side by side, each in the order of AGENTS.md's table and ending with `migrate check`. Between the async app's
 code and smoke steps it does the assistant's part, the async conversion recorded for the example. The
 endpoint logs to an inference table the demo fills (scripts/replay_demo.py), so `migrate replay` runs too.
 Later steps join the pipeline by adding a line to `pipeline`.
@@ -15,8 +15,10 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -116,19 +118,37 @@ def async_conversion(example: str, app_dir: Path) -> AssistantEdit:
     return AssistantEdit("convert the blocking calls the code step listed (COD010) to async", app_dir, apply)
 
 
-def pipeline(example: str, endpoint: str, registered: dict, workdir: Path,
-             modes: list[str]) -> list[list[str] | AssistantEdit]:
-    """The steps the demo runs, in order, as a user would type them: the download once, then one app per mode
-    in the order of AGENTS.md's table (setup writes the .env the code check loads, so it comes before code)."""
+Step = list[str] | AssistantEdit
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The download and analysis once, then each app's own steps (`per_app`), which share nothing but what
+    the first two wrote and so run side by side."""
+
+    shared: list[Step]
+    per_app: list[list[Step]]
+
+    @property
+    def steps(self) -> list[Step]:
+        return [*self.shared, *(step for app_steps in self.per_app for step in app_steps)]
+
+
+def pipeline(example: str, endpoint: str, registered: dict, workdir: Path, modes: list[str]) -> Plan:
+    """The steps the demo runs as a user would type them: the download once, then one app per mode, each in
+    the order of AGENTS.md's table (setup writes the .env the code check loads, so it comes before code)."""
     where = ["--workdir", str(workdir)]
-    steps: list[list[str] | AssistantEdit] = [
+    shared: list[Step] = [
         ["download", "--endpoint", endpoint, "--registry-uri", registered["registry_uri"],
          "--tracking-uri", registered["tracking_uri"], *where],
         ["analyze", *where],
     ]
+    per_app = []
     for mode in modes:
         app_name = app_name_for(example, mode)
         app = ["--app", str(workdir / app_name)]
+        steps: list[Step] = []
+        per_app.append(steps)
         # A second demo in the same workdir refreshes its own apps: scaffold --force keeps the files later
         # steps wrote, and code --force writes the agent again over the assistant's edit of the last run.
         refresh = ["--force"] if (workdir / app_name).exists() else []
@@ -143,7 +163,7 @@ def pipeline(example: str, endpoint: str, registered: dict, workdir: Path,
         steps.append(["replay", *app, "--warehouse-id", replay_demo.WAREHOUSE_ID, "--python", sys.executable, *where])
         steps.append(["resources", *app, *where])
         steps.append(["check", *app, *where])
-    return steps
+    return Plan(shared, per_app)
 
 
 def demo_modes(requested: str, example: str) -> list[str]:
@@ -160,7 +180,7 @@ def demo_modes(requested: str, example: str) -> list[str]:
     return ["sync"]
 
 
-def run_step(step: list[str] | AssistantEdit, env: dict) -> StepRun:
+def run_step(step: Step, env: dict) -> StepRun:
     if isinstance(step, AssistantEdit):
         print(f"# assistant: {step.description}", file=sys.stderr)
         started = time.monotonic()
@@ -169,6 +189,36 @@ def run_step(step: list[str] | AssistantEdit, env: dict) -> StepRun:
         return StepRun([ASSISTANT, "--app", str(step.app_dir)], time.monotonic() - started, 0, done)
     print(f"$ migrate {' '.join(step)}", file=sys.stderr)
     return run_migrate(step, env)
+
+
+def run_in_order(steps: list[Step], env: dict, stop: threading.Event) -> list[StepRun]:
+    """The steps one after the other, up to the first that fails (or until another app's steps failed)."""
+    runs = []
+    for step in steps:
+        if stop.is_set():
+            break
+        try:
+            runs.append(run_step(step, env))
+        except BaseException:
+            stop.set()
+            raise
+        if runs[-1].exit_code != 0:
+            stop.set()
+    return runs
+
+
+def run_side_by_side(per_app: list[list[Step]], env: dict) -> list[StepRun]:
+    """Each app's steps in its own thread (every step is its own process): on two cores the sync and async
+    apps' servers, probes and originals overlap instead of waiting for each other. A failure in one app stops
+    the other at its next step. The runs come back in the plan's order, one app after the other."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=len(per_app)) as pool:
+        chains = [pool.submit(run_in_order, steps, env, stop) for steps in per_app]
+    return [step_run for chain in chains for step_run in chain.result()]
+
+
+def failed(runs: list[StepRun]) -> StepRun | None:
+    return next((step_run for step_run in runs if step_run.exit_code != 0), None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -193,17 +243,17 @@ def run(args: argparse.Namespace) -> int:
         registered = register_once(catalog, args.example, workdir, env)
         replay_demo.serve_logged_traffic(workspace, endpoint, registered, EXAMPLES_DIR / args.example)
 
-        runs = []
-        for step in pipeline(args.example, endpoint, registered, workdir, modes):
-            step_run = run_step(step, env)
-            runs.append(step_run)
-            if step_run.exit_code != 0:
-                print(step_run.output, file=sys.stderr)
-                raise MigrateError(
-                    f"the demo stopped: `migrate {step_run.argv[0]}` exited {step_run.exit_code} "
-                    "(its output is above)",
-                    "this is the offline demo on our own example, so it is a bug in agent-migrate: please report it",
-                )
+        plan = pipeline(args.example, endpoint, registered, workdir, modes)
+        runs = run_in_order(plan.shared, env, threading.Event())
+        if not failed(runs):
+            runs += run_side_by_side(plan.per_app, env)
+        stopped = failed(runs)
+        if stopped is not None:
+            print(stopped.output, file=sys.stderr)
+            raise MigrateError(
+                f"the demo stopped: `migrate {stopped.argv[0]}` exited {stopped.exit_code} (its output is above)",
+                "this is the offline demo on our own example, so it is a bug in agent-migrate: please report it",
+            )
 
     for step_run in runs:
         if step_run.argv[0] == "check":

@@ -18,6 +18,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.findings import Finding
 from scripts.core.layout import MigrationLayout
@@ -150,7 +151,8 @@ def write_set(layout: MigrationLayout, replay: ReplaySet) -> tuple[Path, str]:
     (rather than at the app) never commits a set."""
     path = set_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
-    (layout.workdir / REPLAY_DIR / ".gitignore").write_text(IGNORE_ALL, encoding="utf-8")
+    # Atomic: replays of two apps of the working directory may write it at the same time.
+    atomic.write_text(layout.workdir / REPLAY_DIR / ".gitignore", IGNORE_ALL)
     text = "".join(json.dumps(asdict(request), sort_keys=True) + "\n" for request in replay.requests)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as stream:

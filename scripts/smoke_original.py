@@ -93,6 +93,9 @@ class OriginalRun:
 
     Started before the app's server so the two load MLflow and the agent at the same time (on a small machine
     that halves the step's wait); `answer()` waits for it, and leaving the `with` block always stops it.
+    Two runs asking for the same answer at once (the demo smokes its sync and async apps side by side) do not
+    both load the original: the first holds a lock on the answer's key, the second waits for its answer, and
+    runs the original itself only when the first did not remember one.
     """
 
     def __init__(self, layout: MigrationLayout, request: dict | list[dict], python: Path, many: bool = False):
@@ -101,30 +104,51 @@ class OriginalRun:
         self._process = None
         self._scratch = tempfile.TemporaryDirectory(prefix="migrate-original-")
         # This environment plus the app's .env (without overriding it), so both sides reach the same workspace.
-        environment = processes.child_environment(dotenv=layout.root / ".env")
-        self._remembered = answers_dir() / f"{answer_key(layout.original, request, python, environment)}.json"
-        if self._remembered.is_file():
-            print("the original model's answer to this request is remembered from an earlier run "
-                  "(same original, interpreter and workspace settings)", file=sys.stderr)
-            return
+        self._environment = processes.child_environment(dotenv=layout.root / ".env")
+        key = answer_key(layout.original, request, python, self._environment)
+        self._remembered = answers_dir() / f"{key}.json"
         scratch_dir = Path(self._scratch.name)
         (scratch_dir / "request.json").write_text(json.dumps(request), encoding="utf-8")
         self._answer_path = scratch_dir / "answer.json"
         self._log_path = scratch_dir / "original.log"
-        argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
-                str(self._answer_path), *(["many"] if many else [])]
+        self._argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
+                      str(self._answer_path), *(["many"] if many else [])]
+        self._lock = key_lock(answers_dir() / f"{key}.lock")
+        if self._remembered.is_file():
+            print("the original model's answer to this request is remembered from an earlier run "
+                  "(same original, interpreter and workspace settings)", file=sys.stderr)
+        elif self._lock.acquire(blocking=False):
+            self._start()
+        else:
+            print("another run is asking the original model the same request: waiting for its answer",
+                  file=sys.stderr)
+
+    def _start(self) -> None:
         with open(self._log_path, "w", encoding="utf-8") as log:
             # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
-            self._process = processes.start(argv, cwd=scratch_dir, stdout=log, stderr=subprocess.STDOUT,
-                                            env=app_process.with_compiled_modules(environment))
+            self._process = processes.start(self._argv, cwd=Path(self._scratch.name), stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            env=app_process.with_compiled_modules(self._environment))
 
     def answer(self) -> dict:
         """{invoke, stream} as the original answered, or {error}."""
+        if self._process is None and not self._remembered.is_file():
+            self._lock.acquire(blocking=True)  # the other run's answer, or the right to run the original
+            if self._remembered.is_file():
+                self._lock.release()
+            else:
+                self._start()
         if self._process is None:
             try:
                 return json.loads(self._remembered.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return {"error": f"the remembered answer {self._remembered} cannot be read: delete it and run again"}
+        try:
+            return self._answer_of_the_process()
+        finally:
+            self._lock.release()
+
+    def _answer_of_the_process(self) -> dict:
         try:
             self._process.wait(timeout=ORIGINAL_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -148,7 +172,40 @@ class OriginalRun:
     def __exit__(self, *exc_info) -> None:
         if self._process is not None:
             processes.stop(self._process)
+        self._lock.release()
         self._scratch.cleanup()
+
+
+class key_lock:  # noqa: N801 (used like threading.Lock)
+    """An flock on one file of the cache folder, held by one process at a time; the kernel drops it when the
+    holder dies, so a killed run never leaves the next one waiting. Without a writable cache folder it is
+    always free (the answer is then simply not shared)."""
+
+    def __init__(self, path: Path):
+        self._path, self._file = path, None
+
+    def acquire(self, blocking: bool) -> bool:
+        import fcntl
+
+        if self._file is not None:
+            return True
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self._path, "a")  # noqa: SIM115 (held until release)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
 
 
 def parity_skipped(layout: MigrationLayout, parity: str) -> str | None:

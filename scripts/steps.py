@@ -31,6 +31,10 @@ class Command:
     # A step a migration may leave out (replay needs an endpoint with inference tables): `migrate check`
     # reports its absence as info, not as a lost step (scripts/check.py).
     optional: bool = False
+    # What the step writes: "app" (one app folder, so steps on two apps of a workdir run side by side) or
+    # "workdir" (the working directory's own files, which it also refreshes in every app: it runs alone).
+    # scripts/workdir_lock.py takes the locks.
+    writes: str = "app"
 
     def load(self):
         return importlib.import_module(self.module)
@@ -63,9 +67,11 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("download", "scripts.download", "Resolve an endpoint to its model version and download it.",
-            check="checks.download:check_download", skill="download-model", code_prefixes=("DLD", "SRC")),
+            check="checks.download:check_download", skill="download-model", code_prefixes=("DLD", "SRC"),
+            writes="workdir"),
     Command("analyze", "scripts.analyze", "Describe the downloaded agent: entry file, class, framework, resources.",
-            check="checks.analyze:check_analyze", skill="download-model", code_prefixes=("ANA",)),
+            check="checks.analyze:check_analyze", skill="download-model", code_prefixes=("ANA",),
+            writes="workdir"),
     Command("scaffold", "scripts.scaffold", "Create the app folder from the scaffold and carry the migration facts in.",
             check="checks.scaffold:check_scaffold", skill="scaffold-app", code_prefixes=("SCF",)),
     Command("setup", "scripts.setup", "Carry the agent's requirements into the app, lock them with uv, write .env "

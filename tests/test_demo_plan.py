@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +26,7 @@ def test_async_without_a_recorded_conversion_is_refused_with_the_fix():
 
 
 def test_the_plan_follows_agents_md_order_and_converts_before_the_async_smoke(tmp_path):
-    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
+    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"]).steps
     names = [step[0] if isinstance(step, list) else "assistant" for step in steps]
     per_app = ["scaffold", "setup", "code", "smoke", "replay", "resources", "check"]
     assert names == ["download", "analyze", *per_app, *per_app[:3], "assistant", *per_app[3:]]
@@ -53,7 +55,7 @@ def test_the_conversion_applies_each_edit_once(tmp_path):
 
 def test_a_second_demo_rewrites_its_own_apps_over_the_last_assistant_edit(tmp_path):
     (tmp_path / "openai-tools-async-app").mkdir()
-    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"])
+    steps = demo.pipeline("openai_tools", "ep", REGISTERED, tmp_path, ["sync", "async"]).steps
     forced = {(step[0], "--force" in step) for step in steps if isinstance(step, list) and step[0] in ("scaffold", "code")}
     assert forced == {("scaffold", False), ("code", False), ("scaffold", True), ("code", True)}
 
@@ -73,3 +75,39 @@ def test_the_demo_registers_once_per_workdir_and_reuses_the_record(tmp_path):
     assert calls == [("openai_tools", tmp_path / demo.REGISTRY_DIR)]
     assert (tmp_path / demo.REGISTRY_DIR / "openai_tools.json").is_file()
     assert demo.register_once(Catalog, "openai_tools", tmp_path, {}) == first and len(calls) == 1
+
+
+
+def recorded_edit(name: str, app_dir: Path, applied: list[str], before=lambda: None) -> demo.AssistantEdit:
+    def apply() -> str:
+        before()
+        applied.append(name)
+        return name
+    return demo.AssistantEdit(name, app_dir, apply)
+
+
+def test_the_apps_steps_run_side_by_side_and_come_back_in_the_plans_order(tmp_path):
+    """Each app's steps run in a thread of their own: both apps' first steps are running at the same time."""
+    both_started = threading.Barrier(2, timeout=30)  # broken (an error) if the apps ran one after the other
+    applied: list[str] = []
+    per_app = [[recorded_edit(f"{mode} {n}", tmp_path, applied, both_started.wait if n == 1 else lambda: None)
+                for n in (1, 2)] for mode in ("sync", "async")]
+    runs = demo.run_side_by_side(per_app, {})
+    assert [step_run.output for step_run in runs] == ["sync 1", "sync 2", "async 1", "async 2"]
+    assert sorted(applied) == sorted(step_run.output for step_run in runs)
+
+
+def test_a_failing_step_stops_its_app_and_tells_the_other_to_stop(tmp_path):
+    """A `migrate` that exits non-zero (here 2: no such step) ends its app's steps and sets the stop the other
+    app checks before each of its steps; a step after a stop never runs."""
+    stop, applied = threading.Event(), []
+    runs = demo.run_in_order([["no-such-step"], recorded_edit("after", tmp_path, applied)], {}, stop)
+    assert [step_run.exit_code for step_run in runs] == [2] and stop.is_set() and applied == []
+    assert demo.failed(runs).argv == ["no-such-step"]
+    assert demo.run_in_order([recorded_edit("other app", tmp_path, applied)], {}, stop) == [] and applied == []
+    # An assistant edit that raises (a recorded conversion that no longer matches) stops the other app too.
+    stop = threading.Event()
+    with pytest.raises(RuntimeError):
+        demo.run_in_order([recorded_edit("raises", tmp_path, applied, lambda: (_ for _ in ()).throw(RuntimeError))],
+                          {}, stop)
+    assert stop.is_set()

@@ -811,6 +811,37 @@ def test_the_original_answers_once_per_unchanged_original_request_and_workspace(
     assert answer(REQUEST) == expected and runs.read_text().count("run") == 5
 
 
+def test_two_runs_asking_the_same_at_once_load_the_original_once(tmp_path, monkeypatch):
+    """The demo smokes its two apps side by side: the second run waits for the first one's answer instead of
+    loading the original too, and runs the original itself when the first one's answer was not remembered."""
+    from scripts.smoke_original import OriginalRun
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = tmp_path / "runs.log"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho run >> "{runs}"\n'
+                      f'if [ -e "{tmp_path}/fail" ]; then exit 1; fi\n'
+                      'printf \'{"format": "responses", "invoke": {"output": []}, "stream": []}\' > "$5"\n')
+    python.chmod(0o755)
+    workdir = fake_app(tmp_path)
+    (workdir / "original_mlflow_model" / "MLmodel").write_text("flavors: {}\n")
+    layout = MigrationLayout.for_app(workdir / "fake-app")
+
+    with OriginalRun(layout, REQUEST, python) as first, OriginalRun(layout, REQUEST, python) as second:
+        assert first.answer()["invoke"] == {"output": []}
+        assert second.answer()["invoke"] == {"output": []}
+    assert runs.read_text().count("run") == 1, "both runs loaded the original"
+
+    other = {**REQUEST, "input": []}
+    fail = tmp_path / "fail"  # the first one's original exits 1 ...
+    fail.touch()
+    with OriginalRun(layout, other, python) as first, OriginalRun(layout, other, python) as second:
+        assert "error" in first.answer()
+        fail.unlink()
+        assert second.answer()["invoke"] == {"output": []}  # ... so the second runs it itself
+    assert runs.read_text().count("run") == 3
+
+
 def test_replays_answers_are_remembered_only_when_every_request_was_answered(tmp_path, monkeypatch):
     """Replay asks the original a list of requests at once; a list holding an error (a workspace that did
     not answer) runs again next time, a list without one is reused."""

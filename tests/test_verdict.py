@@ -96,6 +96,42 @@ def test_a_second_step_in_the_same_workdir_is_refused_with_the_holder(tmp_path, 
     assert migrate("analyze", "--workdir", str(workdir)) == 0  # released: the next run goes ahead
 
 
+
+def holding(path: Path, mode: int, note: str = ""):
+    """Another process's lock, as a step holds it (an flock on its own open file, noted)."""
+    held = open(path, "a+")
+    fcntl.flock(held, mode)
+    if note:
+        held.write(note)
+        held.flush()
+    return held
+
+
+def test_steps_on_two_apps_of_one_workdir_run_side_by_side_but_not_on_one_app(tmp_path, capsys):
+    """App steps share the working directory and hold their own app: a step on another app goes ahead, a
+    second step on the same app is refused with the holder, and so is a workdir step (it refreshes every app)."""
+    workdir = fixture_app(tmp_path, steps=())
+    with holding(workdir / ".migrate.lock", fcntl.LOCK_SH), \
+            holding(workdir / f".migrate.{APP}.lock", fcntl.LOCK_EX, "`migrate smoke` (pid 4242)"):
+        assert migrate("scaffold", "--app-name", "other-app", "--workdir", str(workdir)) == 0
+        assert migrate("code", "--mode", "sync", "--app", str(workdir / "other-app")) == 0
+        assert migrate("code", "--mode", "sync", "--app", str(workdir / APP)) == 1
+        assert f"{workdir / APP} is in use by `migrate smoke` (pid 4242)" in capsys.readouterr().err
+        assert migrate("analyze", "--workdir", str(workdir)) == 1
+        assert f"in use by `migrate smoke` (pid 4242) on {APP}" in capsys.readouterr().err
+    assert not (workdir / APP / "migration" / "reports" / "code.json").exists()
+    with holding(workdir / ".migrate.lock", fcntl.LOCK_EX, "`migrate download` (pid 4343)"):
+        assert migrate("code", "--mode", "sync", "--app", str(workdir / "other-app")) == 1
+        assert "in use by `migrate download` (pid 4343)" in capsys.readouterr().err
+    assert migrate("code", "--mode", "sync", "--app", str(workdir / APP)) == 0  # released: it goes ahead
+
+
+def test_a_name_the_scaffold_refuses_puts_no_lock_file_outside_the_workdir(tmp_path):
+    workdir = fixture_app(tmp_path, steps=())
+    assert migrate("scaffold", "--app-name", "../escaped", "--workdir", str(workdir)) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]
+
+
 # ------------------------------------------------------------------------------------------------- the verdict
 
 
@@ -224,7 +260,7 @@ def test_agents_md_and_the_demo_follow_the_registrys_order(tmp_path):
     table = [row for row in rows if row in {step.name for step in STEPS}]
     assert table == [step.name for step in STEPS]
     plan = demo.pipeline("openai_tools", "ep", {"registry_uri": "r", "tracking_uri": "t"}, tmp_path, ["sync"])
-    names = [step[0] for step in plan if isinstance(step, list) and step[0] != "check"]
+    names = [step[0] for step in plan.steps if isinstance(step, list) and step[0] != "check"]
     assert names == [step.name for step in STEPS]
     readme = (REPO / "README.md").read_text()
     shown = [line.split()[3] for line in readme.splitlines() if line.startswith("uv run migrate ")]
