@@ -182,7 +182,7 @@ def trace_server(workdir: Path, env: dict) -> app_process.ServerCommand:
                 # less than importing the tracking server takes on a busy small machine
                 "--uvicorn-opts", "--timeout-worker-healthcheck 300"]
     # Its job runner (a separate consumer process) serves nothing the benchmark uses.
-    env = app_process.with_compiled_modules({**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    env = app_process.local_run_environment({**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     return app_process.ServerCommand(argv, workdir, env, health_path="/health", description="mlflow server (traces)")
 
 
@@ -193,7 +193,7 @@ def server_command(mode: str, workdir: Path, apps: dict[str, Path], env: dict, t
     # without it MLflow searches for a Databricks notebook context (a failing import) on every trace.
     # Compiled modules kept where PYTHONDONTWRITEBYTECODE is set (as smoke's servers keep them): the servers
     # sharing one environment compile it once, not at every start.
-    env = app_process.with_compiled_modules({**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
+    env = app_process.local_run_environment({**env, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1",
                                              "MLFLOW_TRACE_SAMPLING_RATIO": str(trace_sampling),
                                              "MLFLOW_EXPERIMENT_ID": "0"})
     if mode == "original":

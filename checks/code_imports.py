@@ -15,7 +15,7 @@ from pathlib import Path
 
 from checks.probe_cache import cached_probe
 from scripts import processes
-from scripts.app_process import with_compiled_modules
+from scripts.app_process import local_run_environment
 from scripts.core.findings import Finding
 from scripts.model.parsed_modules import ParsedModule
 
@@ -62,9 +62,9 @@ print("PROBE " + json.dumps(result))
 
 
 def run_import_probe(app: Path, modules: list[str]) -> dict:
-    # Compiled modules kept between probes where PYTHONDONTWRITEBYTECODE is set (scripts/app_process.py).
+    # Compiled modules kept between probes, MLflow's model catalog not fetched (scripts/app_process.py).
     completed = processes.run([sys.executable, "-c", IMPORT_PROBE, *modules], cwd=app,
-                              env=with_compiled_modules(os.environ), timeout=IMPORT_TIMEOUT_SECONDS, check=False)
+                              env=local_run_environment(os.environ), timeout=IMPORT_TIMEOUT_SECONDS, check=False)
     for line in completed.stdout.splitlines():
         if line.startswith("PROBE "):
             return app_relative(app, json.loads(line[len("PROBE "):]))

@@ -93,6 +93,21 @@ def with_compiled_modules(env: Mapping[str, str]) -> dict[str, str]:
     return result
 
 
+# MLflow's tracing prices each LLM span from a model catalog it fetches from GitHub on a process's first traced
+# call, retrying with backoff (3 tries, up to 5 s each): offline, every app server, original and probe this
+# tool starts waited ~8 s on its first request. The empty value is MLflow's documented switch to its bundled
+# catalog; a value the user set is kept. The answers do not depend on it, only a span's cost attribute.
+MODEL_CATALOG_SETTING = "MLFLOW_MODEL_CATALOG_URI"
+
+
+def local_run_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for a server, original or probe this tool runs on this machine: compiled modules kept between
+    runs, and MLflow's model catalog read from its package instead of the network."""
+    result = with_compiled_modules(env)
+    result.setdefault(MODEL_CATALOG_SETTING, "")
+    return result
+
+
 def free_port() -> int:
     """A port nothing listens on now; the OS picks it, so parallel runs do not collide."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -100,8 +115,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def port_is_taken(port: int) -> bool:
+def port_is_taken(port: int, reuse_address: bool = False) -> bool:
+    """Whether `port` cannot be bound; `reuse_address` for a server that sets SO_REUSEADDR (the stand-in), to
+    which a port the last run left in TIME_WAIT is still free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if reuse_address:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOCALHOST, port))
         except OSError:

@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from scripts import app_process, processes, replay_demo
+from scripts.demo_runs import ASSISTANT, AssistantEdit, Step, failed, run_in_order, run_side_by_side
+from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_EXAMPLE = "openai_tools"
 REGISTRY_DIR = ".demo-registry"
-ASSISTANT = "(assistant)"  # the StepRun of an AssistantEdit
+STANDIN_RECORD = "standin.json"  # the port and token of the workdir's last stand-in
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,23 +38,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"which agent of examples/ to migrate (default: {DEFAULT_EXAMPLE})")
     parser.add_argument("--mode", choices=("sync", "async", "both"), default="both",
                         help="build the sync app, the async app, or both from one download (default: both)")
-
-
-@dataclass(frozen=True)
-class StepRun:
-    argv: list[str]
-    seconds: float
-    exit_code: int
-    output: str
-
-
-@dataclass(frozen=True)
-class AssistantEdit:
-    """Judgement work the skills leave to the assistant, done here by an edit recorded for the example."""
-
-    description: str
-    app_dir: Path
-    apply: Callable[[], str]
 
 
 def new_workdir() -> Path:
@@ -87,12 +69,22 @@ def register_once(catalog, example: str, workdir: Path, env: dict) -> dict:
     return registered
 
 
-def run_migrate(argv: list[str], env: dict) -> StepRun:
-    """One `migrate` command in its own process, exactly as a user runs it."""
-    started = time.monotonic()
-    completed = subprocess.run([sys.executable, "-m", "scripts.cli", *argv], env=env,
-                               capture_output=True, text=True)
-    return StepRun(argv, time.monotonic() - started, completed.returncode, completed.stdout + completed.stderr)
+def standin_identity(workdir: Path) -> dict:
+    """The port and token of the workdir's last stand-in, so a second demo's apps see the same workspace
+    settings as the first's: smoke and replay reuse the original's remembered answers and the code check its
+    remembered import probe (both keyed by DATABRICKS_HOST and the token) instead of loading MLflow again."""
+    record = workdir / REGISTRY_DIR / STANDIN_RECORD
+    try:
+        identity = json.loads(record.read_text(encoding="utf-8"))
+        port, token = int(identity["port"]), str(identity["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {"token": token} if app_process.port_is_taken(port, reuse_address=True) else {"port": port, "token": token}
+
+
+def remember_standin_identity(workdir: Path, workspace) -> None:
+    port = int(workspace.url.rsplit(":", 1)[1])
+    atomic.write_text(workdir / REGISTRY_DIR / STANDIN_RECORD, json.dumps({"port": port, "token": workspace.token}))
 
 
 def app_name_for(example: str, mode: str) -> str:
@@ -116,9 +108,6 @@ def async_conversion(example: str, app_dir: Path) -> AssistantEdit:
                 f"`uv add {conversions.FAST_TRANSPORT_DEPENDENCY}`")
 
     return AssistantEdit("convert the blocking calls the code step listed (COD010) to async", app_dir, apply)
-
-
-Step = list[str] | AssistantEdit
 
 
 @dataclass(frozen=True)
@@ -180,47 +169,6 @@ def demo_modes(requested: str, example: str) -> list[str]:
     return ["sync"]
 
 
-def run_step(step: Step, env: dict) -> StepRun:
-    if isinstance(step, AssistantEdit):
-        print(f"# assistant: {step.description}", file=sys.stderr)
-        started = time.monotonic()
-        done = step.apply()
-        print(f"#   {done}", file=sys.stderr)
-        return StepRun([ASSISTANT, "--app", str(step.app_dir)], time.monotonic() - started, 0, done)
-    print(f"$ migrate {' '.join(step)}", file=sys.stderr)
-    return run_migrate(step, env)
-
-
-def run_in_order(steps: list[Step], env: dict, stop: threading.Event) -> list[StepRun]:
-    """The steps one after the other, up to the first that fails (or until another app's steps failed)."""
-    runs = []
-    for step in steps:
-        if stop.is_set():
-            break
-        try:
-            runs.append(run_step(step, env))
-        except BaseException:
-            stop.set()
-            raise
-        if runs[-1].exit_code != 0:
-            stop.set()
-    return runs
-
-
-def run_side_by_side(per_app: list[list[Step]], env: dict) -> list[StepRun]:
-    """Each app's steps in its own thread (every step is its own process): on two cores the sync and async
-    apps' servers, probes and originals overlap instead of waiting for each other. A failure in one app stops
-    the other at its next step. The runs come back in the plan's order, one app after the other."""
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=len(per_app)) as pool:
-        chains = [pool.submit(run_in_order, steps, env, stop) for steps in per_app]
-    return [step_run for chain in chains for step_run in chain.result()]
-
-
-def failed(runs: list[StepRun]) -> StepRun | None:
-    return next((step_run for step_run in runs if step_run.exit_code != 0), None)
-
-
 def run(args: argparse.Namespace) -> int:
     import standin
 
@@ -234,10 +182,12 @@ def run(args: argparse.Namespace) -> int:
     endpoint = f"{args.example.replace('_', '-')}-endpoint"
     total = time.monotonic()
 
-    with standin.running() as workspace:
+    with standin.running(**standin_identity(workdir)) as workspace:
+        remember_standin_identity(workdir, workspace)
         # Each step is its own interpreter: where PYTHONDONTWRITEBYTECODE is set, keep compiled modules in the
-        # user's cache (as smoke does for its servers) so each step does not compile MLflow again.
-        env = app_process.with_compiled_modules(workspace.environ())
+        # user's cache (as smoke does for its servers) so each step does not compile MLflow again; and MLflow's
+        # model catalog comes from its package, not the network (scripts/app_process.py).
+        env = app_process.local_run_environment(workspace.environ())
         print(f"workspace stand-in at {workspace.url}", file=sys.stderr)
         print(f"registering examples/{args.example} in {workdir / REGISTRY_DIR}", file=sys.stderr)
         registered = register_once(catalog, args.example, workdir, env)
@@ -274,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(workdir_layout.relative(path)) for path, _ in written) + 3
     for path, what in written:
         print(f"  {workdir_layout.relative(path) + '/':<{width}} {what}")
-    print(f"run it all again (a new stand-in, the same registration and download): "
+    print(f"run it all again (the same registration and download, a stand-in on the same port when it is free): "
           f"uv run migrate demo --workdir {workdir}")
     # Not `migrate check` alone: the code check imports the agent, which reaches the workspace at import,
     # and the stand-in the apps' settings point at stops with the demo.

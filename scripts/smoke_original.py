@@ -128,7 +128,7 @@ class OriginalRun:
             # cwd is the scratch folder: a tracking store the agent creates by default lands there, not in the app.
             self._process = processes.start(self._argv, cwd=Path(self._scratch.name), stdout=log,
                                             stderr=subprocess.STDOUT,
-                                            env=app_process.with_compiled_modules(self._environment))
+                                            env=app_process.local_run_environment(self._environment))
 
     def answer(self) -> dict:
         """{invoke, stream} as the original answered, or {error}."""

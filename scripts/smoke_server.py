@@ -59,7 +59,7 @@ def server_command(app_dir: Path, python: Path | None) -> app_process.ServerComm
         def argv(port: int) -> list[str]:
             return [*uv, "run", "start-server", "--host", app_process.LOCALHOST, "--port", str(port)]
     # start_server loads the app's .env on top of this (without overriding it).
-    environment = app_process.with_compiled_modules(processes.child_environment(for_app=python is None))
+    environment = app_process.local_run_environment(processes.child_environment(for_app=python is None))
     return app_process.ServerCommand(argv, app_dir, environment, description="app server")
 
 

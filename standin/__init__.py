@@ -164,12 +164,12 @@ def _read_ready_line(process: subprocess.Popen, log) -> dict:
 
 
 @contextlib.contextmanager
-def running(latency_ms: float = 0.0) -> Iterator[Workspace]:
-    """Start a stand-in on a free port for the length of the block."""
-    token = "standin-" + secrets.token_hex(8)
+def running(latency_ms: float = 0.0, port: int = 0, token: str | None = None) -> Iterator[Workspace]:
+    """Start a stand-in for the length of the block: on `port` (0: a free one) with `token` (None: a new one)."""
+    token = token or "standin-" + secrets.token_hex(8)
     # The log goes to a file, not a pipe nobody reads: a full pipe would stall the server.
     with tempfile.TemporaryFile(mode="w+") as log:
-        argv = [sys.executable, "-m", "standin", "--port", "0", "--token", token, "--latency-ms", str(latency_ms)]
+        argv = [sys.executable, "-m", "standin", "--port", str(port), "--token", token, "--latency-ms", str(latency_ms)]
         with processes.running(argv, stdout=subprocess.PIPE, stderr=log) as process:
             ready = _read_ready_line(process, log)
             yield Workspace(url=ready["url"], token=token)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import demo
+from scripts import demo, demo_runs
 from scripts.core.errors import MigrateError
 
 REGISTERED = {"registry_uri": "sqlite:///r.db", "tracking_uri": "sqlite:///r.db"}
@@ -78,12 +78,12 @@ def test_the_demo_registers_once_per_workdir_and_reuses_the_record(tmp_path):
 
 
 
-def recorded_edit(name: str, app_dir: Path, applied: list[str], before=lambda: None) -> demo.AssistantEdit:
+def recorded_edit(name: str, app_dir: Path, applied: list[str], before=lambda: None) -> demo_runs.AssistantEdit:
     def apply() -> str:
         before()
         applied.append(name)
         return name
-    return demo.AssistantEdit(name, app_dir, apply)
+    return demo_runs.AssistantEdit(name, app_dir, apply)
 
 
 def test_the_apps_steps_run_side_by_side_and_come_back_in_the_plans_order(tmp_path):
@@ -92,7 +92,7 @@ def test_the_apps_steps_run_side_by_side_and_come_back_in_the_plans_order(tmp_pa
     applied: list[str] = []
     per_app = [[recorded_edit(f"{mode} {n}", tmp_path, applied, both_started.wait if n == 1 else lambda: None)
                 for n in (1, 2)] for mode in ("sync", "async")]
-    runs = demo.run_side_by_side(per_app, {})
+    runs = demo_runs.run_side_by_side(per_app, {})
     assert [step_run.output for step_run in runs] == ["sync 1", "sync 2", "async 1", "async 2"]
     assert sorted(applied) == sorted(step_run.output for step_run in runs)
 
@@ -101,13 +101,40 @@ def test_a_failing_step_stops_its_app_and_tells_the_other_to_stop(tmp_path):
     """A `migrate` that exits non-zero (here 2: no such step) ends its app's steps and sets the stop the other
     app checks before each of its steps; a step after a stop never runs."""
     stop, applied = threading.Event(), []
-    runs = demo.run_in_order([["no-such-step"], recorded_edit("after", tmp_path, applied)], {}, stop)
+    runs = demo_runs.run_in_order([["no-such-step"], recorded_edit("after", tmp_path, applied)], {}, stop)
     assert [step_run.exit_code for step_run in runs] == [2] and stop.is_set() and applied == []
-    assert demo.failed(runs).argv == ["no-such-step"]
-    assert demo.run_in_order([recorded_edit("other app", tmp_path, applied)], {}, stop) == [] and applied == []
+    assert demo_runs.failed(runs).argv == ["no-such-step"]
+    assert demo_runs.run_in_order([recorded_edit("other app", tmp_path, applied)], {}, stop) == [] and applied == []
     # An assistant edit that raises (a recorded conversion that no longer matches) stops the other app too.
     stop = threading.Event()
     with pytest.raises(RuntimeError):
-        demo.run_in_order([recorded_edit("raises", tmp_path, applied, lambda: (_ for _ in ()).throw(RuntimeError))],
+        demo_runs.run_in_order([recorded_edit("raises", tmp_path, applied, lambda: (_ for _ in ()).throw(RuntimeError))],
                           {}, stop)
     assert stop.is_set()
+
+
+def test_a_second_demo_asks_for_the_first_ones_stand_in_port_and_token(tmp_path):
+    """The same DATABRICKS_HOST and token let the second demo's steps reuse the remembered original answers and
+    import probes; a port now taken keeps the token only, and a record that cannot be read is ignored."""
+    import socket
+
+    (tmp_path / demo.REGISTRY_DIR).mkdir()
+    assert demo.standin_identity(tmp_path) == {}
+
+    from scripts.app_process import free_port
+
+    port = free_port()
+
+    class Workspace:
+        url, token = f"http://127.0.0.1:{port}", "standin-0123"
+
+    demo.remember_standin_identity(tmp_path, Workspace)
+    assert demo.standin_identity(tmp_path) == {"port": port, "token": "standin-0123"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        Workspace.url = f"http://127.0.0.1:{taken.getsockname()[1]}"
+        demo.remember_standin_identity(tmp_path, Workspace)
+        assert demo.standin_identity(tmp_path) == {"token": "standin-0123"}
+    (tmp_path / demo.REGISTRY_DIR / demo.STANDIN_RECORD).write_text("{not json")
+    assert demo.standin_identity(tmp_path) == {}

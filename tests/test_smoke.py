@@ -885,3 +885,10 @@ def test_servers_keep_compiled_modules_in_the_cache_folder_not_in_the_app(tmp_pa
     # A prefix the user chose, or no PYTHONDONTWRITEBYTECODE at all, is left as it is.
     assert app_process.with_compiled_modules({**env, "PYTHONPYCACHEPREFIX": "/x"})["PYTHONPYCACHEPREFIX"] == "/x"
     assert app_process.with_compiled_modules({"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_local_runs_read_mlflows_model_catalog_from_its_package_unless_the_user_chose_one():
+    """Offline, MLflow's first traced LLM call in each process retried the catalog's download for ~8 s."""
+    assert app_process.local_run_environment({"PATH": "/bin"})["MLFLOW_MODEL_CATALOG_URI"] == ""
+    chosen = {"PATH": "/bin", "MLFLOW_MODEL_CATALOG_URI": "file:///mirror"}
+    assert app_process.local_run_environment(chosen)["MLFLOW_MODEL_CATALOG_URI"] == "file:///mirror"
