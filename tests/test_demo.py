@@ -54,6 +54,34 @@ def test_both_apps_answer_like_the_original(demo_workdir, app_name, mode, handle
     assert smoke["status"] == "ok", smoke["findings"]
     assert smoke["payload"]["comparison"] == "exact"
     assert smoke["payload"]["parity"]["status"] == "ran"
+    # The tool call, its result and the answer, with the custom_outputs predict carried from custom_inputs.
+    answer = smoke["payload"]["invoke"]["body"]
+    assert [item["type"] for item in answer["output"]] == ["function_call", "function_call_output", "message"]
+    assert answer["custom_outputs"] == {"session": "demo"}
+
+
+def processes_working_in(folder) -> list[str]:
+    """The command lines of the processes whose working directory is `folder` or inside it (Linux /proc)."""
+    import os
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if cwd == folder or folder in cwd.parents:
+            found.append(f"{entry.name}: {command}")
+    return found
+
+
+def test_the_demo_leaves_no_process_behind(demo_workdir):
+    """Every server, original and probe the demo's steps started (in its apps, in its folders) is gone."""
+    assert processes_working_in(demo_workdir.resolve()) == []
 
 
 def test_demo_runs_again_in_the_same_workdir(demo_workdir):

@@ -556,52 +556,25 @@ def test_without_python_the_app_runs_from_its_own_uv_environment(migrated_apps, 
     assert report["payload"]["parity"]["status"] == "ran" and report["status"] == "ok"
 
 
-@pytest.mark.e2e
-def test_sync_migration_answers_like_the_original(migrated_apps, standin_workspace):
-    workdir = migrated_apps("sync")
-    app = workdir / "oa-sync"
-    completed, report = smoke_migrated(workdir, app, standin_workspace.environ())
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert report["status"] == "ok", report["findings"]
-    assert report["payload"]["parity"]["status"] == "ran"
-    assert report["payload"]["comparison"] == "exact"
-    types = [item["type"] for item in report["payload"]["invoke"]["body"]["output"]]
-    assert types == ["function_call", "function_call_output", "message"]
-    assert report["payload"]["invoke"]["body"]["custom_outputs"] == {"session": "demo"}
-    assert group_is_gone(started_pid(completed))
-    checked = run_migrate("check", "smoke", "--app", str(app), "--workdir", str(workdir))
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-
-
 CARRIED = "return ResponsesAgentResponse(output=outputs, custom_outputs=request.custom_inputs)"
 
 
 @pytest.mark.e2e
-def test_async_migration_parity_catches_lost_custom_outputs_and_passes_once_converted(migrated_apps,
-                                                                                      standin_workspace):
-    """`migrate code --mode async` carries the custom_outputs predict returned into the invoke (COD009) and
-    leaves a blocking client to convert (COD010): without the carried custom_outputs parity fails on them;
-    with them and the conversion done, the app answers like the original."""
-    from scripts import demo  # the conversion the demo and the benchmark apply, recorded with the examples
-
+def test_async_migration_parity_catches_lost_custom_outputs(migrated_apps, standin_workspace):
+    """`migrate code --mode async` carries the custom_outputs predict returned into the invoke (COD009):
+    without them parity fails and names the path. (With them and the conversion done the async app answers
+    like the original: the demo's async app, tests/test_demo.py.)"""
     workdir = migrated_apps("async")
     app = workdir / "oa-async"
     entry = app / "agent_server" / "agent.py"
-    env = standin_workspace.environ()
     generated = entry.read_text()
     assert generated.count(CARRIED) == 1
     entry.write_text(generated.replace(CARRIED, "return ResponsesAgentResponse(output=outputs)"))
-    completed, report = smoke_migrated(workdir, app, env)
+    completed, report = smoke_migrated(workdir, app, standin_workspace.environ())
     assert completed.returncode == 1
     [parity] = [finding for finding in report["findings"] if finding["code"] == "SMK013"]
     assert "$.custom_outputs" in parity["message"]
-
-    entry.write_text(generated)
-    demo.load_example_module("async_conversions").convert("openai_tools", entry)
-    completed, report = smoke_migrated(workdir, app, env)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert report["status"] == "ok", report["findings"]
-    assert report["payload"]["parity"]["status"] == "ran"
+    assert group_is_gone(started_pid(completed))
 
 
 @pytest.mark.e2e
