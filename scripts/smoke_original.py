@@ -113,7 +113,7 @@ class OriginalRun:
         self._log_path = scratch_dir / "original.log"
         self._argv = [str(python), "-c", ORIGINAL_RUNNER, str(layout.original), str(scratch_dir / "request.json"),
                       str(self._answer_path), *(["many"] if many else [])]
-        self._lock = key_lock(answers_dir() / f"{key}.lock")
+        self._lock = KeyLock(answers_dir() / f"{key}.lock")
         if self._remembered.is_file():
             print("the original model's answer to this request is remembered from an earlier run "
                   "(same original, interpreter and workspace settings)", file=sys.stderr)
@@ -176,7 +176,7 @@ class OriginalRun:
         self._scratch.cleanup()
 
 
-class key_lock:  # noqa: N801 (used like threading.Lock)
+class KeyLock:
     """An flock on one file of the cache folder, held by one process at a time; the kernel drops it when the
     holder dies, so a killed run never leaves the next one waiting. Without a writable cache folder it is
     always free (the answer is then simply not shared)."""
