@@ -3,10 +3,11 @@
 It starts the workspace stand-in, logs and registers the example into a local MLflow registry, puts a
 Model Serving endpoint in front of it, then runs every step as a user would (`migrate <step>` in a
 subprocess, with DATABRICKS_HOST pointing at the stand-in): one download, then a sync app and an async app
-built from it side by side, each in the order of AGENTS.md's table and ending with `migrate check`. Between the async app's
-code and smoke steps it does the assistant's part, the async conversion recorded for the example. The
-endpoint logs to an inference table the demo fills (scripts/replay_demo.py), so `migrate replay` runs too.
-Later steps join the pipeline by adding a line to `pipeline`.
+built from it side by side (scripts/demo_runs.py), each in the order of AGENTS.md's table and ending with
+`migrate check`. Between the async app's code and smoke steps it does the assistant's part, the async
+conversion recorded for the example. The endpoint logs to an inference table the demo fills
+(scripts/replay_demo.py), so `migrate replay` runs too. Later steps join the pipeline by adding a line to
+`pipeline`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 
 from scripts import app_process, processes, replay_demo
-from scripts.demo_runs import ASSISTANT, AssistantEdit, Step, failed, run_in_order, run_side_by_side
 from scripts.core import atomic
 from scripts.core.errors import MigrateError
 from scripts.core.layout import MigrationLayout
+from scripts.demo_runs import ASSISTANT, AssistantEdit, Step, failed, run_in_order, run_side_by_side
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEFAULT_EXAMPLE = "openai_tools"

@@ -52,17 +52,18 @@ def holding_step_locks(args: argparse.Namespace, writes: str) -> Iterator[None]:
     app = target_app(args, writes)
     with ExitStack() as held:
         if app is None:
-            held.enter_context(_flock(args.workdir / LOCK_FILE, fcntl.LOCK_EX, step))
+            held.enter_context(_flock(args.workdir / LOCK_FILE, fcntl.LOCK_EX, step, args.workdir))
         elif app.parent.is_dir():
-            held.enter_context(_flock(app.parent / LOCK_FILE, fcntl.LOCK_SH, None))
-            held.enter_context(_flock(app_lock_file(app), fcntl.LOCK_EX, step))
+            held.enter_context(_flock(app.parent / LOCK_FILE, fcntl.LOCK_SH, None, app.parent))
+            held.enter_context(_flock(app_lock_file(app), fcntl.LOCK_EX, step, app))
         yield
 
 
 @contextmanager
-def _flock(path: Path, mode: int, holder: str | None) -> Iterator[None]:
-    """`path` locked in `mode`; `holder` noted in it while held (exclusive locks only). No lock when the folder
-    does not exist yet, or cannot take the file: the step itself will say what is wrong with the folder."""
+def _flock(path: Path, mode: int, holder: str | None, folder: Path) -> Iterator[None]:
+    """`path` locked in `mode` for `folder` (what a refusal names); `holder` noted in it while held (exclusive
+    locks only). No lock when the folder does not exist yet, or cannot take the file: the step itself will say
+    what is wrong with the folder."""
     if not path.parent.is_dir():
         yield
         return
@@ -75,8 +76,7 @@ def _flock(path: Path, mode: int, holder: str | None) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MigrateError(f"{path.parent if path.name == LOCK_FILE else _app_of(path)} is in use by "
-                               f"{_holders(path, descriptor)}", FIX) from None
+            raise MigrateError(f"{folder} is in use by {_holders(path, descriptor)}", FIX) from None
         if holder is not None:
             _note_holder(descriptor, holder)
         try:

@@ -66,7 +66,9 @@ def _share_compiled_bytecode() -> None:
 _share_compiled_bytecode()  # before the imports below, so this interpreter's compiled modules are shared too
 # The servers the tests start themselves run offline too: MLflow's model catalog from its package, not a
 # download retried for ~8 s on each server's first traced call (scripts/app_process.local_run_environment).
-os.environ.setdefault("MLFLOW_MODEL_CATALOG_URI", "")
+from scripts.app_process import MODEL_CATALOG_SETTING  # noqa: E402 (after the bytecode prefix is set)
+
+os.environ.setdefault(MODEL_CATALOG_SETTING, "")
 
 from scripts.demo import load_example_module
 
