@@ -28,8 +28,10 @@ WORKSPACE_OUT_OF_REACH = ("cannot configure default credentials", "resolve profi
                           "Connection refused", "Max retries exceeded", "Name or service not known",
                           "Failed to establish a new connection", "ConnectTimeout", "timed out")
 # Run in the app folder by a fresh interpreter: import the entry module, read MLflow's handler registry,
-# and say which top-level modules the app imports that cannot be found.
+# and say which top-level modules the app imports that cannot be found. The cyclic collector stays off, as
+# in the app's own start-up (agent_server/start_server.py): it would only walk what the imports build.
 IMPORT_PROBE = """
+import gc; gc.disable()
 import importlib.util, json, sys, traceback
 result = {"error": None, "invoke": None, "stream": None, "package": None, "missing": []}
 try:

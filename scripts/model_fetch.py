@@ -110,8 +110,13 @@ def explain(error: BaseException, uri: str, registry_uri: str, target: Path) -> 
 
 
 def download(uri: str, registry_uri: str, tracking_uri: str, target: Path) -> None:
-    import mlflow
+    import gc
 
+    gc.disable()  # while MLflow imports: the collector would only walk what the import builds (a third of it)
+    try:
+        import mlflow
+    finally:
+        gc.enable()
     mlflow.set_registry_uri(registry_uri)
     # Set, not only passed: some of MLflow's lookups use the global tracking URI, whose default creates a
     # SQLite database (mlflow.db) in the current folder.

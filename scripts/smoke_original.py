@@ -32,12 +32,14 @@ ORIGINAL_TIMEOUT = 600.0
 # Runs in its own interpreter (the app's or the one given): loads the original model the way Model Serving
 # does (MLflow's code-model loader puts code/ on sys.path) and records predict and predict_stream.
 ORIGINAL_RUNNER = """
+import gc; gc.disable()  # while MLflow and the model load, as the app's start does (agent_server/start_server.py)
 import json, sys, time
 import mlflow.pyfunc
 model_dir, request_path, output_path = sys.argv[1:4]
 many = sys.argv[4:] == ["many"]  # a list of requests (migrate replay): one answer or error each, timed
 requests = json.load(open(request_path))
 model = mlflow.pyfunc.load_model(model_dir)
+gc.collect(); gc.freeze(); gc.enable()  # the requests run with the collector on, as they do on the endpoint
 def plain(value):
     return value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else value
 def answer(request):

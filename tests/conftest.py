@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import io
 import os
 import shutil
@@ -108,6 +109,21 @@ def migrate_in_process(*argv: str, env: dict | None = None, cwd: Path | None = N
         except SystemExit as exit_:  # argparse's usage errors
             code = exit_.code if isinstance(exit_.code, int) else 2
     return subprocess.CompletedProcess(["migrate", *argv], code, stdout.getvalue(), stderr.getvalue())
+
+
+def pytest_configure(config):
+    """Collection imports MLflow, the SDK and every test module: the cyclic collector stays off until it is
+    done, as in the app's start (agent_server/start_server.py), in the process that collects (each xdist
+    worker; the controller of an xdist run collects nothing)."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        gc.disable()
+
+
+def pytest_collection_finish(session):
+    if not gc.isenabled():
+        gc.collect()
+        gc.freeze()
+        gc.enable()
 
 
 def pytest_collection_modifyitems(config, items):

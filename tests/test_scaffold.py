@@ -116,3 +116,28 @@ def test_the_check_finds_tooling_in_the_app_and_a_renamed_folder(workdir):
     renamed = workdir / "other-name"
     app.rename(renamed)
     assert "SCF006" in {finding.code for finding in check_scaffold(MigrationLayout.for_app(renamed))}
+
+
+@pytest.mark.e2e
+def test_the_app_loads_with_the_collector_off_then_serves_with_it_on(workdir):
+    """start_server.py keeps the cyclic collector off while MLflow and the agent load (a third of the start's
+    CPU), then collects once, freezes what start-up built and turns the collector back on: a server left
+    with it off would grow without bound, one never frozen walks start-up's objects in every collection."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    app = scaffold(workdir, "gc-app", force=False).layout.root
+    state = ("import gc, json\n"
+             "before = gc.get_stats()[0]['collections']\n"
+             "import agent_server.start_server\n"
+             "print(json.dumps({'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count(),\n"
+             "                  'young_collections': gc.get_stats()[0]['collections'] - before}))")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    completed = subprocess.run([sys.executable, "-c", state], cwd=app, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    after_start = json.loads(completed.stdout.splitlines()[-1])
+    assert after_start["enabled"] is True
+    assert after_start["frozen"] > 100_000  # MLflow, FastAPI and the agent's module objects
+    assert after_start["young_collections"] == 0  # none ran while they loaded
