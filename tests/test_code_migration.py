@@ -51,7 +51,11 @@ EXPECTED = {
     "chat_agent": "chat_wrapper",
     "chat_agent_stream": "chat_wrapper",
 }
-SERVED_AGENTS = [name for name, path in EXPECTED.items() if path != "not_converted"]
+# A ChatAgent's app is the same in both modes (its calls run in worker threads either way: test below), so
+# serving its sync app proves both; chat_agent_stream is served by its own test, which asks more of it.
+SERVED = [(agent, mode) for agent, path in EXPECTED.items() for mode in ("sync", "async")
+          if path != "not_converted" and not (path == "chat_wrapper" and mode == "async")
+          and agent != "chat_agent_stream"]
 
 
 @pytest.fixture(autouse=True)
@@ -145,6 +149,13 @@ def test_corpus_agent_migrates_and_passes_the_static_checks(corpus, agent, mode)
     assert "async def" in entry and "@invoke()" in entry and "@stream()" in entry
     if EXPECTED[agent] == "extract":
         assert "class " not in entry.split("# The agent, formerly class")[1].split("@invoke")[0] or agent == "langgraph_stream"
+
+
+@pytest.mark.parametrize("agent", [agent for agent, path in EXPECTED.items() if path == "chat_wrapper"])
+def test_a_chat_agents_app_is_the_same_in_both_modes(corpus, agent):
+    """What lets the e2e tests serve a ChatAgent's sync app only."""
+    (sync_app, _, _), (async_app, _, _) = corpus[agent, "sync"], corpus[agent, "async"]
+    assert tree_digest(sync_app / "agent_server") == tree_digest(async_app / "agent_server")
 
 
 def test_extract_keeps_predict_calling_predict_stream_and_comments(tmp_path):
@@ -472,19 +483,28 @@ def the_session_workspace(standin_workspace, monkeypatch):
     return standin_workspace
 
 
+def checked_and_served(app: Path, env: dict):
+    """The whole code check of `app` (import probe included) and the app's server, started side by side."""
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the probe's interpreter starts while the server does
+        checked = pool.submit(check_code, MigrationLayout.for_app(app))
+        process, base = serve(app, env)
+    try:
+        return checked.result(), process, base
+    except BaseException:
+        processes.stop(process)
+        raise
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.parametrize("agent", SERVED_AGENTS)
+@pytest.mark.parametrize(("agent", "mode"), SERVED, ids=[f"{agent}-{mode}" for agent, mode in SERVED])
 def test_migrated_app_passes_the_whole_check_and_answers_its_input_example(tmp_path, agent, mode,
                                                                           the_session_workspace):
     """The whole code check, import probe included, on the app that is then served and asked."""
     _, app, report = migrated(tmp_path, agent, mode)
     example = responses_request(json.loads((CORPUS / agent / "input_example.json").read_text()))
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the probe's interpreter starts while the server does
-        checked = pool.submit(check_code, MigrationLayout.for_app(app))
-        process, base = serve(app, dict(os.environ))
+    findings, process, base = checked_and_served(app, dict(os.environ))
     try:
-        assert_check_of_the_corpus_app(agent, mode, report, checked.result())
+        assert_check_of_the_corpus_app(agent, mode, report, findings)
         answer = httpx.post(f"{base}/invocations", json=example, timeout=60)
         assert answer.status_code == 200, answer.text
         output = answer.json()["output"]
@@ -501,14 +521,16 @@ def test_migrated_app_passes_the_whole_check_and_answers_its_input_example(tmp_p
 
 @pytest.mark.e2e
 def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, the_session_workspace):
-    """chat_agent_stream: predict_stream yields a tool call, its result and the answer in pieces."""
+    """chat_agent_stream: predict_stream yields a tool call, its result and the answer in pieces. The whole code
+    check passes on the app (in both modes: its async app is the same)."""
     _, app, report = migrated(tmp_path, "chat_agent_stream", "sync")
     assert "iterate_sync(stream_with_chat_agent, AGENT.predict_stream, request)" in \
         (app / "agent_server" / "agent.py").read_text()
     example = responses_request(json.loads((CORPUS / "chat_agent_stream" / "input_example.json").read_text()))
     env = {key: value for key, value in os.environ.items() if key != "DATABRICKS_CONFIG_PROFILE"}
-    process, base = serve(app, env)
+    findings, process, base = checked_and_served(app, env)
     try:
+        assert_check_of_the_corpus_app("chat_agent_stream", "sync", report, findings)
         answer = httpx.post(f"{base}/invocations", json=example, timeout=60).json()
         assert [item["type"] for item in answer["output"]] == ["function_call", "function_call_output", "message"]
         call, result, text = answer["output"]
@@ -607,7 +629,7 @@ def test_a_kept_sync_predict_runs_in_a_thread_in_async_mode(tmp_path):
 def test_an_async_native_agent_answers_like_the_original(tmp_path, mode, standin_workspace):
     """Migrated in each mode and smoke-tested against the original: same answer, streamed tokens and
     custom_outputs (which invoke's apredict returns), with no loop started per request."""
-    from tests.conftest import run_migrate
+    from tests.conftest import migrate_in_process
     from tests.test_smoke import smoke_migrated
 
     workdir = tmp_path / "work"
@@ -615,7 +637,7 @@ def test_an_async_native_agent_answers_like_the_original(tmp_path, mode, standin
     (workdir / "migration" / "source").mkdir(parents=True)
     env = standin_workspace.environ()
     for argv in (["analyze"], ["scaffold", "--app-name", APP], ["code", "--mode", mode]):
-        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        completed = migrate_in_process(*argv, "--workdir", str(workdir), env=env)
         assert completed.returncode == 0, completed.stdout + completed.stderr
     completed, report = smoke_migrated(workdir, workdir / APP, env)
     assert completed.returncode == 0, completed.stdout + completed.stderr

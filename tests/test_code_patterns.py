@@ -306,18 +306,18 @@ def test_a_pattern_fixture_answers_through_smoke(agent, mode, parity, standin_wo
     import json
     import shutil
 
-    from tests.conftest import run_migrate
+    from tests.conftest import migrate_in_process
 
     workdir = tmp_path / "work"
     shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
     env = standin_workspace.environ()
     for argv in (["analyze"], ["scaffold", "--app-name", "pattern-app"], ["code", "--mode", mode]):
-        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        completed = migrate_in_process(*argv, "--workdir", str(workdir), env=env)
         # The notebook's dbutils use is an error the user fixes (COD065); the app still imports and answers.
         assert completed.returncode == 0 or "COD065" in completed.stdout + completed.stderr, completed.stdout
     app = workdir / "pattern-app"
-    completed = run_migrate("smoke", "--workdir", str(workdir), "--app", str(app), "--python", sys.executable,
+    completed = migrate_in_process("smoke", "--workdir", str(workdir), "--app", str(app), "--python", sys.executable,
                             "--parity", parity, env=env)
     report = json.loads((app / "migration" / "reports" / "smoke.json").read_text())
     assert completed.returncode == 0, completed.stdout + completed.stderr

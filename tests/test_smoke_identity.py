@@ -13,7 +13,7 @@ import pytest
 from checks.identity import concurrency_findings, identity_findings
 from scripts.smoke_concurrency import varied_inputs
 from scripts.smoke_identity import user_targets
-from tests.conftest import run_migrate
+from tests.conftest import migrate_in_process
 
 pytestmark = pytest.mark.serial_minutes(2.7)  # run first under xdist: tests/conftest.py
 
@@ -125,7 +125,7 @@ def migrate_fixture(tmp_path: Path, agent: str, mode: str, env: dict) -> Path:
     shutil.copytree(CORPUS / agent, workdir / "original_mlflow_model")
     (workdir / "migration" / "source").mkdir(parents=True)
     for argv in (["analyze"], ["scaffold", "--app-name", APP], ["code", "--mode", mode]):
-        completed = run_migrate(*argv, "--workdir", str(workdir), env=env)
+        completed = migrate_in_process(*argv, "--workdir", str(workdir), env=env)
         # code exits 1 on error findings it leaves for the assistant (COD010 in async mode), but writes the app
         assert completed.returncode in (0, 1), completed.stdout + completed.stderr
     assert (workdir / APP / "migration" / "reports" / "code.json").is_file(), completed.stdout
@@ -134,7 +134,7 @@ def migrate_fixture(tmp_path: Path, agent: str, mode: str, env: dict) -> Path:
 
 
 def smoke(workdir: Path, env: dict, *extra: str):
-    completed = run_migrate("smoke", "--workdir", str(workdir), "--python", sys.executable, *extra, env=env)
+    completed = migrate_in_process("smoke", "--workdir", str(workdir), "--python", sys.executable, *extra, env=env)
     report = json.loads((workdir / APP / "migration" / "reports" / "smoke.json").read_text())
     return completed, report
 
