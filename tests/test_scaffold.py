@@ -140,4 +140,6 @@ def test_the_app_loads_with_the_collector_off_then_serves_with_it_on(workdir):
     after_start = json.loads(completed.stdout.splitlines()[-1])
     assert after_start["enabled"] is True
     assert after_start["frozen"] > 100_000  # MLflow, FastAPI and the agent's module objects
-    assert after_start["young_collections"] == 0  # none ran while they loaded
+    # None ran while they loaded; a few may run before start_server.py's first line (compiling it from source):
+    # with the collector on throughout, about 500 run.
+    assert after_start["young_collections"] < 10
