@@ -66,6 +66,31 @@ def hand_stream(request: ResponsesAgentRequest):
 '''
 
 
+# The hand migrations start as the official template's start_server.py does (facts: it loads .env, imports the
+# agent, serves it with AgentServer and nothing more). What `migrate`'s start_server.py adds is not theirs: the
+# app's experiment set once at start, the cyclic collector off while the agent loads and start-up frozen.
+HAND_START_SERVER = '''"""A hand migration's start: .env, the agent's import, AgentServer."""
+import argparse
+
+import uvicorn
+from dotenv import load_dotenv
+from mlflow.genai.agent_server import AgentServer
+
+load_dotenv()
+
+import agent_server.agent  # noqa: E402,F401  (importing registers the handlers)
+
+app = AgentServer("ResponsesAgent").app
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8000)
+    arguments = parser.parse_args()
+    uvicorn.run("agent_server.start_server:app", host=arguments.host, port=arguments.port)
+'''
+
+
 class BenchmarkError(RuntimeError):
     pass
 
@@ -155,6 +180,8 @@ def with_peers(workdir: Path, apps: dict[str, Path], env: dict) -> dict[str, Pat
     shutil.copytree(apps["sync"], apps["hand_sync"], ignore=shutil.ignore_patterns(".venv"))
     entry = apps["hand_sync"] / "agent_server" / "agent.py"
     entry.write_text(hand_sync_agent(entry.read_text(encoding="utf-8")), encoding="utf-8")
+    for mode in ("hand_sync", "hand_async"):
+        (apps[mode] / "agent_server" / "start_server.py").write_text(HAND_START_SERVER, encoding="utf-8")
     apps["sync_2w"] = apps["sync"]
     ceiling = workdir / "bench-ceiling" / "agent_server"
     ceiling.mkdir(parents=True)
