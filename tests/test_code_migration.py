@@ -538,10 +538,12 @@ def test_a_migrated_chat_agent_streams_its_tool_call_and_answer(tmp_path, the_se
         assert "Paris" in result["output"] and text["content"][0]["text"].startswith("stand-in answer to:")
         assert answer["custom_outputs"] == {"conversation_id": "c-1"}
         with httpx.stream("POST", f"{base}/invocations", json={**example, "stream": True}, timeout=60) as events:
-            payloads = [json.loads(line[6:]) for line in events.iter_lines()
-                        if line.startswith("data: ") and line != "data: [DONE]"]
+            lines = [line for line in events.iter_lines() if line.startswith("data: ")]
     finally:
         processes.stop(process)
+    assert lines[-1] == "data: [DONE]"
+    payloads = [json.loads(line[6:]) for line in lines[:-1]]
+    assert not any("error" in payload for payload in payloads), payloads
     done = [payload["item"] for payload in payloads if payload["type"] == "response.output_item.done"]
     deltas = [payload for payload in payloads if payload["type"] == "response.output_text.delta"]
     assert [item["type"] for item in done] == ["function_call", "function_call_output", "message"]
