@@ -155,6 +155,9 @@ def probe_cache_of_the_session(tmp_path_factory):
     tests share one of their own, so an app imported once is not imported again, and none of the user's."""
     import os
 
+    # uv keeps its cache under XDG_CACHE_HOME too: pinned first, or every session downloaded and unpacked the
+    # apps' packages again (~700 MB) for setup's locks and the app environments, then deleted them.
+    os.environ.setdefault("UV_CACHE_DIR", users_uv_cache())
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     yield
@@ -162,6 +165,14 @@ def probe_cache_of_the_session(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+def users_uv_cache() -> str:
+    """The cache folder uv uses for this user now (`uv cache dir`: its settings, UV_CACHE_DIR, XDG_CACHE_HOME)."""
+    from scripts.processes import uv_command
+
+    completed = subprocess.run([*uv_command(), "cache", "dir"], capture_output=True, text=True, check=True)
+    return completed.stdout.strip()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The scripted walkthrough: follow AGENTS.md's step table literally on an example agent, against the stand-in.
 
-Each row's command cell, then its check cell, runs in order as a shell command with the placeholders filled in:
+Each row's command cell, then its check cell, runs in order with the placeholders filled in: the first as a
+shell command (`uv run migrate ...`), the rest through the same `scripts.cli.main` in this process:
 
     <ENDPOINT>  a serving endpoint on the stand-in serving examples/openai_tools (conftest `endpoint_for`)
     <PROFILE>   a profile written into a temporary DATABRICKS_CONFIG_FILE, pointing at the stand-in's host
@@ -32,6 +33,7 @@ import pytest
 
 from scripts import replay_demo
 from scripts.demo import EXAMPLES_DIR
+from tests.conftest import migrate_in_process
 from tests.test_skills import REPO, agents_table, migrate_commands, subcommand
 
 pytestmark = [pytest.mark.e2e, pytest.mark.serial_minutes(1.6)]
@@ -69,10 +71,16 @@ def additions(command: str, registered: dict) -> list[str]:
     return []
 
 
-def run_cell(command: str, registered: dict, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_cell(command: str, registered: dict, env: dict[str, str], *, in_shell: bool) -> subprocess.CompletedProcess:
+    """The cell's command as a shell runs it (`in_shell`), or its `migrate` arguments through the same
+    `scripts.cli.main` in this process: each command in its own interpreter cost ~2 s of CPU for nothing
+    the walk proves once the first has shown that `uv run migrate` resolves from a shell."""
     assert migrate_commands(command) == [command], f"not one plain `migrate` command: {command}"
     argv = shlex.split(command) + additions(command, registered)
-    if argv[:2] == ["uv", "run"] and shutil.which("uv") is None:
+    assert argv[:3] == ["uv", "run", "migrate"], f"not `uv run migrate`: {command}"
+    if not in_shell:
+        return migrate_in_process(*argv[3:], env=env, cwd=REPO)
+    if shutil.which("uv") is None:
         argv = [sys.executable, "-m", "scripts.cli", *argv[3:]]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
 
@@ -98,7 +106,7 @@ def test_agents_md_table_migrates_the_example(standin_workspace, registered_exam
             if not cell:
                 continue
             command = fill(cell, values)
-            completed = run_cell(command, registered, env)
+            completed = run_cell(command, registered, env, in_shell=not ran)
             ran.append((row.step, command, completed))
             assert completed.returncode == 0, (
                 f"row {row.step!r}: `{command}` exited {completed.returncode}\n{completed.stdout}\n{completed.stderr}")
