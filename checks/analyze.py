@@ -152,15 +152,20 @@ def compare_agent_class(payload: dict, root: Path, report_path: str) -> list[Fin
     return findings
 
 
+def compare_model_files(payload: dict, folder: Path, shown: str, report_path: str) -> list[Finding]:
+    """The report against `folder`'s MLmodel (UnreadableMLmodel when there is none to read) and side files."""
+    findings = compare_mlmodel(payload, folder / MLMODEL, f"{shown}/{MLMODEL}", report_path)
+    return findings + compare_side_files(payload, folder, shown, report_path)
+
+
 def compare_with_original(layout: MigrationLayout, payload: dict, report_path: str) -> list[Finding]:
     """The download itself: MLmodel, every file's hash, the agent class where the report puts it."""
     original = layout.original
     shown = layout.relative(original)
     try:
-        findings = compare_mlmodel(payload, original / MLMODEL, f"{shown}/{MLMODEL}", report_path)
+        findings = compare_model_files(payload, original, shown, report_path)
     except UnreadableMLmodel as error:
         return [Finding("ANA102", "error", shown, str(error), RERUN)]
-    findings += compare_side_files(payload, original, shown, report_path)
     findings += compare_files(payload, file_hashes(original), f"{ORIGINAL_DIR}/", report_path)
     return findings + compare_agent_class(payload, original, report_path) + compare_request_state(
         payload, original, report_path)
@@ -224,13 +229,12 @@ def compare_with_source_copies(layout: MigrationLayout, payload: dict, report_pa
     source = layout.source
     shown = layout.relative(source)
     try:
-        findings = compare_mlmodel(payload, source / MLMODEL, f"{shown}/{MLMODEL}", report_path)
+        findings = compare_model_files(payload, source, shown, report_path)
     except UnreadableMLmodel:
         return [Finding("ANA102", "error", shown,
                         f"neither {ORIGINAL_DIR}/ nor an MLmodel copy in {shown}: nothing to check the report against",
                         "run `migrate check` where the download is, or carry migration/source/ into the app with "
                         "`migrate scaffold --force`")]
-    findings += compare_side_files(payload, source, shown, report_path)
     hashes = manifest_hashes(source / SOURCE_MANIFEST)
     if hashes:
         manifest = f"the download's manifest ({shown}/{SOURCE_MANIFEST})"

@@ -26,6 +26,7 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from scripts.core.findings import Finding
+from scripts.transform.modules import dotted
 
 STRATEGY = "ModelServingUserCredentials"
 STRATEGY_MODULES = ("databricks_ai_bridge", "databricks_ai_bridge.model_serving_obo_credential_strategy",
@@ -54,15 +55,6 @@ class CredentialRewrite:
     sites: list[CredentialSite] = field(default_factory=list)
 
 
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = _dotted(node.value)
-        return f"{head}.{node.attr.value}" if head else None
-    return None
-
-
 def strategy_names(module: cst.Module) -> set[str]:
     """The dotted names this module reaches the strategy by: `ModelServingUserCredentials`, an alias of it,
     `auth.ModelServingUserCredentials` for `from databricks.sdk import credentials_provider as auth`, ..."""
@@ -70,19 +62,19 @@ def strategy_names(module: cst.Module) -> set[str]:
     for statement in module.body:
         for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else []:
             if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-                source = _dotted(small.module) if small.module else None
+                source = dotted(small.module) if small.module else None
                 for alias in small.names:
-                    bound = _dotted(alias.asname.name) if alias.asname else _dotted(alias.name)
-                    imported = f"{source}.{_dotted(alias.name)}"
-                    if source in STRATEGY_MODULES and _dotted(alias.name) == STRATEGY:
+                    bound = dotted(alias.asname.name) if alias.asname else dotted(alias.name)
+                    imported = f"{source}.{dotted(alias.name)}"
+                    if source in STRATEGY_MODULES and dotted(alias.name) == STRATEGY:
                         names.add(bound)
                     elif imported in STRATEGY_MODULES:
                         names.add(f"{bound}.{STRATEGY}")
             elif isinstance(small, cst.Import):
                 for alias in small.names:
-                    full = _dotted(alias.name)
+                    full = dotted(alias.name)
                     if full in STRATEGY_MODULES:
-                        names.add(f"{_dotted(alias.asname.name) if alias.asname else full}.{STRATEGY}")
+                        names.add(f"{dotted(alias.asname.name) if alias.asname else full}.{STRATEGY}")
     return names
 
 
@@ -99,7 +91,7 @@ class _Rewriter(cst.CSTTransformer):
         self.handled: set[int] = set()
 
     def _is_strategy_call(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Call) and _dotted(node.func) in self.names
+        return isinstance(node, cst.Call) and dotted(node.func) in self.names
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.get_metadata(PositionProvider, node).start.line
@@ -144,7 +136,7 @@ class _Rewriter(cst.CSTTransformer):
         return None
 
     def _strategy_argument(self, call: cst.Call) -> cst.Arg | None:
-        if _dotted(call.func) not in CLIENT_CLASSES:
+        if dotted(call.func) not in CLIENT_CLASSES:
             return None
         return next((arg for arg in call.args if arg.keyword and arg.keyword.value in STRATEGY_KEYWORDS
                      and self._is_strategy_call(arg.value)), None)
@@ -200,17 +192,17 @@ def rewrite_user_credentials(source: str) -> CredentialRewrite:
         module = AddImportsVisitor(context).transform_module(module)
     for statement in module.body:  # drop the strategy's imports where nothing uses them any more
         for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else []:
-            if isinstance(small, cst.ImportFrom) and small.module and _dotted(small.module) in STRATEGY_MODULES:
+            if isinstance(small, cst.ImportFrom) and small.module and dotted(small.module) in STRATEGY_MODULES:
                 for alias in small.names if not isinstance(small.names, cst.ImportStar) else []:
                     RemoveImportsVisitor.remove_unused_import(
-                        context, _dotted(small.module), _dotted(alias.name),
-                        _dotted(alias.asname.name) if alias.asname else None)
+                        context, dotted(small.module), dotted(alias.name),
+                        dotted(alias.asname.name) if alias.asname else None)
             elif isinstance(small, cst.ImportFrom) and small.module and not isinstance(small.names, cst.ImportStar):
                 for alias in small.names:
-                    if f"{_dotted(small.module)}.{_dotted(alias.name)}" in STRATEGY_MODULES:
+                    if f"{dotted(small.module)}.{dotted(alias.name)}" in STRATEGY_MODULES:
                         RemoveImportsVisitor.remove_unused_import(
-                            context, _dotted(small.module), _dotted(alias.name),
-                            _dotted(alias.asname.name) if alias.asname else None)
+                            context, dotted(small.module), dotted(alias.name),
+                            dotted(alias.asname.name) if alias.asname else None)
     module = RemoveImportsVisitor(context).transform_module(module)
     return CredentialRewrite(module.code, rewriter.sites)
 
