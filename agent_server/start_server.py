@@ -1,34 +1,32 @@
 """`start-server`: serve the agent in `agent_server/agent.py` with MLflow's AgentServer.
 
 Databricks Apps runs this as the app's command; locally `uv run start-server --port 8000`.
+
+Each process that serves requests loads MLflow and the agent once, before uvicorn starts its event loop (an
+agent may call `asyncio.run` at import, which fails inside a running loop): the one server process in `main`,
+each worker of `--workers N` as multiprocessing starts it. The supervisor of `--workers N` serves nothing
+and loads nothing: loading there too cost every start ~6 s of CPU and ~250 MB, and the workers waited for it.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import importlib
+import logging
+import os
+import sys
 
-# Start-up builds hundreds of thousands of long-lived objects (MLflow, the SDK, the agent's libraries) and
-# next to no garbage, and the cyclic collector walks them again and again as they pile up: about a third
-# of the start's CPU on a 2-vCPU app. It stays off until the agent is loaded; what start-up built is then
-# collected once and frozen out of later collections' way (gc.freeze), for the server's life.
-gc.disable()
-
-import argparse  # noqa: E402
-
-from dotenv import load_dotenv  # noqa: E402
+from dotenv import load_dotenv
 
 # The app's .env (profile, tracking URI, experiment) must be in the environment before the agent
 # module builds its clients at import time.
 load_dotenv()
 
-import logging  # noqa: E402
-import os  # noqa: E402
-
-import mlflow  # noqa: E402
-from mlflow.genai.agent_server import AgentServer  # noqa: E402
+WORKER_START_SECONDS = int(os.environ.get("AGENT_WORKER_START_SECONDS", "300"))
 
 
-def use_experiment_once() -> None:
+def use_experiment_once(mlflow) -> None:
     """Make MLFLOW_EXPERIMENT_ID (the app's `experiment` resource) MLflow's active experiment, once.
 
     With the variable alone, MLflow looks the experiment up again for every trace it starts (a tracking
@@ -44,19 +42,51 @@ def use_experiment_once() -> None:
         logging.getLogger(__name__).warning("could not set MLflow experiment %s at start: %s", experiment_id, error)
 
 
-use_experiment_once()  # before the agent's import, so an experiment the agent sets itself wins
+def load_app():
+    """MLflow, the agent (importing it registers its @invoke and @stream handlers) and AgentServer's app."""
+    # Loading builds hundreds of thousands of long-lived objects (MLflow, the SDK, the agent's libraries) and
+    # next to no garbage, and the cyclic collector walks them again and again as they pile up: about a third
+    # of the start's CPU on a 2-vCPU app. It stays off while they load; what loading built is then collected
+    # once and frozen out of later collections' way (gc.freeze), for the server's life.
+    gc.disable()
+    try:
+        import mlflow
+        from mlflow.genai.agent_server import AgentServer
 
-import agent_server.agent  # noqa: E402,F401  (importing registers the @invoke and @stream handlers)
+        use_experiment_once(mlflow)  # before the agent's import, so an experiment the agent sets itself wins
+        import agent_server.agent  # noqa: F401
+        return AgentServer("ResponsesAgent").app
+    finally:
+        gc.collect()
+        gc.freeze()
+        gc.enable()
 
-agent_server_instance = AgentServer("ResponsesAgent")
-app = agent_server_instance.app
 
-gc.collect()
-gc.freeze()
-gc.enable()
+def loaded_app():
+    """This module's app, loaded on the first call in this process."""
+    if "app" not in globals():
+        globals()["app"] = load_app()
+    return globals()["app"]
 
 
-WORKER_START_SECONDS = int(os.environ.get("AGENT_WORKER_START_SECONDS", "300"))
+def __getattr__(name: str):
+    """`app` for an importer other than `start-server` (uvicorn's own command line, a test): loaded on first
+    use, in the process that asks (PEP 562)."""
+    if name == "app":
+        return loaded_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def is_a_spawned_worker() -> bool:
+    """Whether multiprocessing started this interpreter (uvicorn's `--workers N` and `--reload` do). Its own
+    command line says so; sys.argv does not (multiprocessing gives the worker its parent's)."""
+    return "--multiprocessing-fork" in sys.orig_argv
+
+
+if is_a_spawned_worker():
+    # multiprocessing runs the parent's main module (`start-server`, which imports this one) in the worker
+    # before uvicorn starts the worker's event loop: the one moment to load outside it.
+    loaded_app()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,6 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
     parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
     args = parser.parse_args(argv)
+    if args.workers <= 1 and not args.reload:
+        # This process serves: load into the module uvicorn imports the app from (under `python -m` this
+        # one is `__main__`), before uvicorn starts the event loop.
+        importlib.import_module("agent_server.start_server").loaded_app()
     # With --workers, uvicorn kills a worker that does not answer its health ping within
     # timeout_worker_healthcheck (default 5 s), and a worker cannot answer before it has imported MLflow and
     # the agent, which takes longer than that on a small machine: every worker would be killed and restarted

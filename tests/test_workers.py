@@ -110,3 +110,65 @@ def test_the_workers_are_read_from_the_command():
     assert server_workers(["uv", "run", "start-server", "--workers", "3"]) == 3
     assert server_workers(["uv", "run", "start-server", "--workers=2"]) == 2
     assert server_workers(None) == 1
+
+
+# ---------------------------------------------------------------------------------------------------- e2e: serving
+
+LOOP_AT_IMPORT_AGENT = '''
+import asyncio
+import json
+import os
+
+from mlflow.genai.agent_server import invoke
+
+
+async def list_tools():
+    return ["word_count"]
+
+
+TOOLS = asyncio.run(list_tools())  # what agents loading MCP tools at import do: fails inside a running loop
+
+with open(os.environ["IMPORT_LOG"], "a") as log:
+    log.write(json.dumps({"pid": os.getpid(), "tools": TOOLS}) + "\\n")
+
+
+@invoke()
+async def handle(request):
+    return {"output": []}
+'''
+# What `uv run start-server` runs: the console script uv writes for `[project.scripts]`.
+CONSOLE_SCRIPT = "import sys\nfrom agent_server.start_server import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+
+
+@pytest.mark.e2e
+def test_start_server_with_two_workers_loads_the_agent_in_each_worker_outside_its_loop_and_not_in_the_supervisor(
+        tmp_path):
+    """As Databricks Apps runs a Medium app (`uv run start-server --workers 2`): each worker imports the agent
+    once, before its event loop runs (an agent calling asyncio.run at import would fail in every worker, while
+    smoke's single process passed), and the supervisor, which serves nothing, imports nothing."""
+    import json
+    import os
+    import sys
+
+    import httpx
+
+    from scripts import app_process
+
+    app = app_for(tmp_path, in_memory=False)
+    (app / "agent_server" / "agent.py").write_text(LOOP_AT_IMPORT_AGENT)
+    (app / "start-server").write_text(CONSOLE_SCRIPT)
+    import_log = tmp_path / "imports.jsonl"
+    # No traces: two workers creating one SQLite tracking store at once is not what is tested here.
+    env = {**os.environ, "IMPORT_LOG": str(import_log), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'traces.db'}",
+           "MLFLOW_TRACE_SAMPLING_RATIO": "0"}
+    command = app_process.ServerCommand(
+        lambda port: [sys.executable, "start-server", "--host", app_process.LOCALHOST, "--port", str(port),
+                      "--workers", "2"], app, app_process.local_run_environment(env))
+    with app_process.serving(command, start_timeout=300) as server:
+        answers = [httpx.post(f"{server.url}/invocations", json={"input": []}, timeout=60) for _ in range(4)]
+        supervisor = server.pid
+    assert [answer.status_code for answer in answers] == [200] * 4, answers[-1].text
+    loads = [json.loads(line) for line in import_log.read_text().splitlines()]
+    assert len(loads) == 2 and len({load["pid"] for load in loads}) == 2, loads  # once in each worker
+    assert supervisor not in {load["pid"] for load in loads}
+    assert all(load["tools"] == ["word_count"] for load in loads)
