@@ -77,6 +77,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def load_where_uvicorn_looks() -> None:
+    """Load into the module uvicorn imports the app from. Under `python -m agent_server.start_server` this
+    file also runs as `__main__` (`__mp_main__` in a worker), a second module: loading there would load twice."""
+    importlib.import_module("agent_server.start_server").loaded_app()
+
+
 def is_a_spawned_worker() -> bool:
     """Whether multiprocessing started this interpreter (uvicorn's `--workers N` and `--reload` do). Its own
     command line says so; sys.argv does not (multiprocessing gives the worker its parent's)."""
@@ -86,7 +92,7 @@ def is_a_spawned_worker() -> bool:
 if is_a_spawned_worker():
     # multiprocessing runs the parent's main module (`start-server`, which imports this one) in the worker
     # before uvicorn starts the worker's event loop: the one moment to load outside it.
-    loaded_app()
+    load_where_uvicorn_looks()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,9 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
     args = parser.parse_args(argv)
     if args.workers <= 1 and not args.reload:
-        # This process serves: load into the module uvicorn imports the app from (under `python -m` this
-        # one is `__main__`), before uvicorn starts the event loop.
-        importlib.import_module("agent_server.start_server").loaded_app()
+        load_where_uvicorn_looks()  # this process serves: before uvicorn starts the event loop
     # With --workers, uvicorn kills a worker that does not answer its health ping within
     # timeout_worker_healthcheck (default 5 s), and a worker cannot answer before it has imported MLflow and
     # the agent, which takes longer than that on a small machine: every worker would be killed and restarted

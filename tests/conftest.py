@@ -157,7 +157,8 @@ def probe_cache_of_the_session(tmp_path_factory):
 
     # uv keeps its cache under XDG_CACHE_HOME too: pinned first, or every session downloaded and unpacked the
     # apps' packages again (~700 MB) for setup's locks and the app environments, then deleted them.
-    os.environ.setdefault("UV_CACHE_DIR", users_uv_cache())
+    if "UV_CACHE_DIR" not in os.environ:
+        os.environ["UV_CACHE_DIR"] = users_uv_cache()
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
     yield
