@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 import standin  # noqa: E402
 from benchmarks.servers import (EXAMPLE, HAND_PEER, MODES, BenchmarkError, build_apps, demo_apps,  # noqa: E402
                                 server_command, trace_server, with_peers)
+from benchmarks import cpu  # noqa: E402
 from scripts import app_process  # noqa: E402
 
 MIGRATED = ("original", "hand_sync", "hand_async", "sync", "sync_2w", "async")
@@ -43,8 +44,10 @@ REQUEST_TIMEOUT = 120.0
 # ---------------------------------------------------------------------------------------------------- driving
 
 
-async def drive(url: str, request: dict, concurrency: int, requests: int) -> dict:
-    """C clients share N requests; per-request latency and errors, and the wall time of the whole run.
+async def drive(url: str, request: dict, concurrency: int, requests: int,
+                watched: dict[str, int] | None = None) -> dict:
+    """C clients share N requests; per-request latency and errors, the wall time of the whole run, and where
+    the CPU went from the end of the warm-up to the last answer (`watched`: the servers' pids by name).
 
     Each client has its own connection (its own httpx.AsyncClient), as C separate callers would: one shared
     pool of C connections costs the driver O(C²) Python per request in httpcore's pool bookkeeping, which on
@@ -87,10 +90,12 @@ async def drive(url: str, request: dict, concurrency: int, requests: int) -> dic
                     first_error = first_error or problem
 
     clients = [new_client() for _ in range(concurrency)]
+    before = cpu.read(watched or {})
     started = time.perf_counter()
     await asyncio.gather(*(client_loop(client) for client in clients))
     wall = time.perf_counter() - started
-    return {"latencies": latencies, "errors": errors, "first_error": first_error, "wall": wall}
+    return {"latencies": latencies, "errors": errors, "first_error": first_error, "wall": wall,
+            **cpu.spent(before, cpu.read(watched or {}), requests)}
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -106,7 +111,8 @@ def summary(run: dict, ideal: float | None) -> dict:
               "p50_ms": round(statistics.median(run["latencies"]) * 1000, 1) if run["latencies"] else None,
               "p99_ms": round(percentile(run["latencies"], 0.99) * 1000, 1) if run["latencies"] else None,
               "ratio_to_ideal": round(rps / ideal, 3) if ideal else None,
-              "errors": run["errors"]}
+              "errors": run["errors"],
+              "cpu_ms_per_request": run["cpu_ms_per_request"], "machine_busy": run["machine_busy"]}
     if run["first_error"]:
         result["first_error"] = run["first_error"]
     return result
@@ -123,15 +129,16 @@ def log(message: str) -> None:
 
 
 def measure(mode: str, workdir: Path, apps: dict[str, Path], env: dict, request: dict, args,
-            tracking_uri: str) -> dict:
-    if args.trace_store == "sqlite":
-        tracking_uri = f"sqlite:///{workdir / f'traces-{mode}.db'}"
+            tracking: app_process.RunningServer | None) -> dict:
+    """One mode driven to N answers: the run's latencies and where the CPU went meanwhile."""
+    tracking_uri = tracking.url if tracking else f"sqlite:///{workdir / f'traces-{mode}.db'}"
     command = server_command(mode, workdir, apps, env, tracking_uri, args.trace_sampling)
     log(f"[{mode}] starting {command.description}")
     with app_process.serving(command, start_timeout=300, app_dir=command.cwd,
                              log_path=workdir / f"server-{mode}.log") as server:
         log(f"[{mode}] driving {args.requests} requests with {args.concurrency} clients")
-        return asyncio.run(drive(server.url, request, args.concurrency, args.requests))
+        watched = {"app": server.pid, **({"traces": tracking.pid} if tracking else {})}
+        return asyncio.run(drive(server.url, request, args.concurrency, args.requests, watched))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -189,6 +196,15 @@ def report(result: dict, latency_bound: float) -> None:
             print(f"{mode:<11} {figures['rps']:>8.1f} {figures['p50_ms']!s:>9} {figures['p99_ms']!s:>9} "
                   f"{figures['errors']:>7} {shown(figures['ratio_to_ideal']):>7} "
                   f"{shown(ratio.get('to_original')):>10} {shown(ratio.get('to_hand')):>7}")
+    print("CPU per request, ms (the app's processes, the trace server, this driver, the rest of the machine), "
+          "and how busy all cores were:")
+    print(f"{'mode':<11} {'app':>7} {'traces':>7} {'driver':>7} {'rest':>7} {'busy':>6}")
+    for mode in MODES:
+        figures = result.get(mode)
+        if figures:
+            used = figures["cpu_ms_per_request"]
+            print(f"{mode:<11} {shown(used.get('app')):>7} {shown(used.get('traces')):>7} "
+                  f"{shown(used.get('driver')):>7} {shown(used.get('rest')):>7} {shown(figures['machine_busy']):>6}")
 
 
 def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], dict[str, float]]:
@@ -202,12 +218,11 @@ def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], d
             building = builder.submit(lambda: with_peers(workdir, demo_apps(args.apps_from, workdir), env))
         else:
             building = builder.submit(build_apps, workdir, env, registered)
-        tracking_uri = ""
+        tracking = None
         if args.trace_store == "http":
             log("starting mlflow server for the traces")
             tracking = stack.enter_context(app_process.serving(trace_server(workdir, env), start_timeout=300,
                                                                log_path=workdir / "server-traces.log"))
-            tracking_uri = tracking.url
         apps = building.result()
     log("apps built")
     request = json.loads((workdir / "original_mlflow_model" / "input_example.json").read_text())
@@ -216,7 +231,7 @@ def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], d
     calls: dict[str, float] = {}
     for mode in args.modes:
         before = workspace.stats()["llm_requests"]
-        runs[mode] = measure(mode, workdir, apps, env, request, args, tracking_uri)
+        runs[mode] = measure(mode, workdir, apps, env, request, args, tracking)
         calls[mode] = (workspace.stats()["llm_requests"] - before) / (args.requests + WARMUP_REQUESTS)
     return runs, calls
 

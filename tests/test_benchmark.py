@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import concurrency, servers
+from benchmarks import concurrency, cpu, servers
 
 
 def test_apps_from_and_registered_together_are_refused(capsys):
@@ -42,3 +42,37 @@ def test_the_original_finds_uvicorn_in_the_environment_it_runs_on(tmp_path):
     command = servers.server_command("original", tmp_path, apps, {"PATH": "/usr/bin"}, "http://127.0.0.1:9")
     assert command.env["PATH"].split(":") == [str(apps["sync"] / ".venv" / "bin"), "/usr/bin"]
     assert command.argv(5000)[0] == str(apps["sync"] / ".venv" / "bin" / "python")
+
+
+BURN_THEN_WAIT = """
+import sys, time
+end = time.process_time() + 0.4
+while time.process_time() < end:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not cpu.PROC.is_dir(), reason="reads /proc (Linux)")
+def test_a_servers_cpu_counts_the_processes_it_started():
+    """A `--workers 2` app serves from its supervisor's children and `mlflow server` from the uvicorn it
+    starts: the CPU a mode used is its whole process tree's, read while the tree runs."""
+    import subprocess
+    import sys
+
+    launcher = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURN_THEN_WAIT!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", launcher], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        before = cpu.read({"server": parent.pid})
+        assert parent.stdout.readline() == "burnt\n"  # the grandchild has spent 0.4 s and still runs
+        after = cpu.read({"server": parent.pid})
+        assert cpu.tree_cpu_seconds(parent.pid) >= 0.35
+        figures = cpu.spent(before, after, requests=4)
+        assert figures["cpu_ms_per_request"]["server"] >= 0.3 * 1000 / 4
+        assert figures["cpu_ms_per_request"]["rest"] >= 0
+        assert 0 < figures["machine_busy"] <= 1
+    finally:
+        parent.communicate("", timeout=10)
+    assert cpu.tree_cpu_seconds(parent.pid) is None  # ended: nothing to read, not a stale figure

@@ -150,7 +150,7 @@ def test_a_changed_agent_makes_replay_fail_with_the_first_difference(demo_workdi
 
 # ---------------------------------------------------------------------------------------------------- the benchmark
 
-BENCHMARK_FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors"}
+BENCHMARK_FIGURES = {"rps", "p50_ms", "p99_ms", "ratio_to_ideal", "errors", "cpu_ms_per_request", "machine_busy"}
 
 
 def test_tiny_benchmark_of_the_demos_apps_prints_the_json_line(demo_workdir):
@@ -168,6 +168,9 @@ def test_tiny_benchmark_of_the_demos_apps_prints_the_json_line(demo_workdir):
     for mode in modes:
         assert BENCHMARK_FIGURES <= set(result[mode]), mode
         assert result[mode]["errors"] == 0, result[mode]
+        # Where the CPU went: the mode's own server tree did the serving, the trace server took the traces.
+        assert result[mode]["cpu_ms_per_request"]["app"] > 0, result[mode]
+        assert set(result[mode]["cpu_ms_per_request"]) == {"app", "traces", "driver", "rest"}, result[mode]
     assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
     # Every served mode against the original, its hand-migration peer and the ideal.
     assert set(result["ratios"]) == set(modes) - {"ceiling", "original"}
