@@ -93,20 +93,8 @@ def _step(name: str, argument, stack: list, memo: dict) -> None:
         _pop_to_mark(stack)
     elif name == "APPEND":
         stack.pop()
-    elif name in ("NEWOBJ", "REDUCE"):
-        arguments, callee = stack.pop(), stack.pop()
-        stack.append(Built(callee, arguments))
-    elif name == "NEWOBJ_EX":
-        stack.pop()
-        arguments, callee = stack.pop(), stack.pop()
-        stack.append(Built(callee, arguments))
-    elif name == "OBJ":
-        items = _pop_to_mark(stack)
-        stack.append(Built(items[0] if items else None, tuple(items[1:])))
-    elif name == "BUILD":
-        state = stack.pop()
-        if isinstance(stack[-1], Built):
-            stack[-1].state = state
+    elif name in OBJECT_BUILDERS:
+        _build_object(name, stack)
     elif name == "POP":
         stack.pop()
     elif name == "POP_MARK":
@@ -121,6 +109,25 @@ def _step(name: str, argument, stack: list, memo: dict) -> None:
             stack.append(None)
     else:  # numbers, bytes, None, booleans: values whose content does not matter here
         stack.append(None)
+
+
+OBJECT_BUILDERS = {"NEWOBJ", "REDUCE", "NEWOBJ_EX", "OBJ", "BUILD"}
+
+
+def _build_object(name: str, stack: list) -> None:
+    """The opcodes that create an object (a call of its class or maker) and set its state."""
+    if name == "NEWOBJ_EX":
+        stack.pop()  # the keyword arguments
+    if name in ("NEWOBJ", "REDUCE", "NEWOBJ_EX"):
+        arguments, callee = stack.pop(), stack.pop()
+        stack.append(Built(callee, arguments))
+    elif name == "OBJ":
+        items = _pop_to_mark(stack)
+        stack.append(Built(items[0] if items else None, tuple(items[1:])))
+    elif name == "BUILD":
+        state = stack.pop()
+        if isinstance(stack[-1], Built):
+            stack[-1].state = state
 
 
 def _class_name(value) -> tuple[str | None, str | None]:
