@@ -168,9 +168,13 @@ def test_tiny_benchmark_of_the_demos_apps_prints_the_json_line(demo_workdir):
     for mode in modes:
         assert BENCHMARK_FIGURES <= set(result[mode]), mode
         assert result[mode]["errors"] == 0, result[mode]
-        # Where the CPU went: the mode's own server tree did the serving, the trace server took the traces.
-        assert result[mode]["cpu_ms_per_request"]["app"] > 0, result[mode]
-        assert set(result[mode]["cpu_ms_per_request"]) == {"app", "traces", "driver", "rest"}, result[mode]
+        # Where the CPU went, read from /proc for every mode (a few requests of the ceiling may take less
+        # than one clock tick of the app's CPU: 0 is a reading, None would be none).
+        used = result[mode]["cpu_ms_per_request"]
+        assert set(used) == {"app", "traces", "driver", "rest"}, result[mode]
+        assert all(value is not None and value >= 0 for value in used.values()), result[mode]
+    # The original (~20 ms of CPU a request) surely shows its own: the figure is the server's, not a constant.
+    assert result["original"]["cpu_ms_per_request"]["app"] > 0, result["original"]
     assert result["llm_calls_per_request"] == 2  # the example's tool call, then its answer
     # Every served mode against the original, its hand-migration peer and the ideal.
     assert set(result["ratios"]) == set(modes) - {"ceiling", "original"}
