@@ -25,9 +25,9 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2:].split()
 
 
-def tree_cpu_seconds(root: int) -> float | None:
-    """User + system CPU seconds of `root` and every live descendant (a `--workers 2` app's workers, the
-    uvicorn that `mlflow server` starts), plus what they collected from children that ended."""
+def _processes() -> tuple[dict[int, int], dict[int, int]] | None:
+    """Every live process's parent and its CPU clock ticks (its own and its ended children's), or None
+    without /proc."""
     if not PROC.is_dir():
         return None
     parent_of: dict[int, int] = {}
@@ -41,6 +41,10 @@ def tree_cpu_seconds(root: int) -> float | None:
         # fields[1] is the parent (stat field 4); [11:15] are utime, stime, cutime, cstime (fields 14-17)
         parent_of[int(entry.name)] = int(fields[1])
         ticks_of[int(entry.name)] = sum(int(value) for value in fields[11:15])
+    return parent_of, ticks_of
+
+
+def _tree_seconds(root: int, parent_of: dict[int, int], ticks_of: dict[int, int]) -> float | None:
     if root not in ticks_of:
         return None
     in_tree, total = {root}, 0
@@ -51,6 +55,13 @@ def tree_cpu_seconds(root: int) -> float | None:
         if ancestor in in_tree:
             total += ticks_of[pid]
     return total / CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float | None:
+    """User + system CPU seconds of `root` and every live descendant (a `--workers 2` app's workers, the
+    uvicorn that `mlflow server` starts), plus what they collected from children that ended."""
+    processes = _processes()
+    return None if processes is None else _tree_seconds(root, *processes)
 
 
 def machine_cpu_seconds() -> tuple[float, float] | None:
@@ -78,8 +89,9 @@ class Reading:
 
 def read(servers: Mapping[str, int]) -> Reading:
     """CPU seconds so far of each named server's process tree, of this process (the driver) and the machine."""
-    return Reading({name: tree_cpu_seconds(pid) for name, pid in servers.items()}, own_cpu_seconds(),
-                   machine_cpu_seconds())
+    processes = _processes()  # one pass over /proc for every tree
+    trees = {name: None if processes is None else _tree_seconds(pid, *processes) for name, pid in servers.items()}
+    return Reading(trees, own_cpu_seconds(), machine_cpu_seconds())
 
 
 def spent(before: Reading, after: Reading, requests: int) -> dict:

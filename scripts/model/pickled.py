@@ -17,6 +17,7 @@ STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BI
 MEMO_PUT = {"PUT", "BINPUT", "LONG_BINPUT"}
 MEMO_GET = {"GET", "BINGET", "LONG_BINGET"}
 TO_MARK = {"TUPLE": tuple, "LIST": list, "DICT": dict, "FROZENSET": frozenset}
+OBJECT_BUILDERS = {"NEWOBJ", "REDUCE", "NEWOBJ_EX", "OBJ", "BUILD"}
 
 
 class PickleNotRead(Exception):
@@ -109,9 +110,6 @@ def _step(name: str, argument, stack: list, memo: dict) -> None:
             stack.append(None)
     else:  # numbers, bytes, None, booleans: values whose content does not matter here
         stack.append(None)
-
-
-OBJECT_BUILDERS = {"NEWOBJ", "REDUCE", "NEWOBJ_EX", "OBJ", "BUILD"}
 
 
 def _build_object(name: str, stack: list) -> None:
