@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -133,6 +134,9 @@ def measure(mode: str, workdir: Path, apps: dict[str, Path], env: dict, request:
     """One mode driven to N answers: the run's latencies and where the CPU went meanwhile."""
     tracking_uri = tracking.url if tracking else f"sqlite:///{workdir / f'traces-{mode}.db'}"
     command = server_command(mode, workdir, apps, env, tracking_uri, args.trace_sampling)
+    if args.app_cpus:
+        argv = command.argv
+        command = dataclasses.replace(command, argv=lambda port: cpu.pinned_argv(argv(port), args.app_cpus))
     log(f"[{mode}] starting {command.description}")
     with app_process.serving(command, start_timeout=300, app_dir=command.cwd,
                              log_path=workdir / f"server-{mode}.log") as server:
@@ -154,6 +158,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trace-store", choices=("http", "sqlite"), default="http",
                         help="where the servers export traces: a real `mlflow server` on loopback over HTTP, as a "
                              "deployed app does (default), or each server's own SQLite file")
+    parser.add_argument("--app-cpus", metavar="CPUS",
+                        help="run the servers being measured on these CPUs only (e.g. 0) and the driver, the "
+                             "stand-in and the trace server on the others, as an app has its compute to itself "
+                             "(Linux; default: every process on every CPU)")
     parser.add_argument("--workdir", type=Path, help="keep the built apps and logs here (default: a temp folder)")
     parser.add_argument("--registered", type=Path,
                         help=f"a JSON file saying where examples/{EXAMPLE} is already registered, as examples/catalog.py's "
@@ -165,6 +173,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.apps_from and args.registered:
         parser.error("--apps-from serves apps already built from a registered model: leave out --registered")
     args.requests = args.requests or 8 * args.concurrency
+    try:
+        args.app_cpus = cpu.parse_cpus(args.app_cpus) if args.app_cpus else None
+    except ValueError as error:
+        parser.error(f"--app-cpus: {error}")
     if args.concurrency < 1 or args.requests < 1 or args.latency_ms < 0:
         parser.error("--concurrency and --requests must be at least 1, --latency-ms not negative")
     return args
@@ -184,7 +196,8 @@ def ratios(result: dict) -> dict[str, dict]:
 def report(result: dict, latency_bound: float) -> None:
     print(f"C={result['concurrency']} clients, L={result['latency_ms']:.0f} ms per LLM call, "
           f"{result['llm_calls_per_request']:.2f} LLM calls per request, N={result['requests']} requests per mode, "
-          f"{result['cores']} cores, traces to {result['trace_store']}")
+          f"{result['cores']} cores" + (f" (the servers measured on CPUs {result['app_cpus']}, the rest on the others)"
+                                        if result["app_cpus"] else "") + f", traces to {result['trace_store']}")
     print(f"ideal = min(C / (calls × L) = {latency_bound:.1f}, ceiling) = {result['ideal_rps']:.1f} req/s")
     print(f"{'mode':<11} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'errors':>7} {'÷ideal':>7} {'÷original':>10} "
           f"{'÷hand':>7}")
@@ -208,6 +221,8 @@ def report(result: dict, latency_bound: float) -> None:
 
 
 def run_modes(args, workdir: Path, stack: ExitStack) -> tuple[dict[str, dict], dict[str, float]]:
+    if args.app_cpus:
+        cpu.keep_off(args.app_cpus)  # before the stand-in and the trace server start: they inherit it
     workspace = stack.enter_context(standin.running(latency_ms=0))
     env = workspace.environ()
     registered = json.loads(args.registered.read_text()) if args.registered else None
@@ -250,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"concurrency": args.concurrency, "latency_ms": args.latency_ms, "requests": args.requests,
                     "llm_calls_per_request": round(agent_calls, 2), "ideal_rps": round(ideal, 1),
                     "trace_sampling": args.trace_sampling, "trace_store": args.trace_store, "cores": os.cpu_count(),
+                    "app_cpus": sorted(args.app_cpus) if args.app_cpus else None,
                     "load_average": [round(value, 2) for value in os.getloadavg()]}
     for mode in MODES:
         if mode in runs:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +109,38 @@ def spent(before: Reading, after: Reading, requests: int) -> dict:
     counted = sum(value for value in figures.values() if value is not None)
     figures["rest"] = round(max(per_request(busy) - counted, 0.0), 2)
     return {"cpu_ms_per_request": figures, "machine_busy": round(busy / total, 2) if total else None}
+
+
+# ---------------------------------------------------------------------------------------------------- pinning
+# `--app-cpus`: the app alone on some cores, the driver, the stand-in and the trace server on the others, as a
+# deployed app has its compute to itself and the workspace's services run elsewhere.
+
+PIN_THEN_EXEC = "import os, sys; os.sched_setaffinity(0, {int(c) for c in sys.argv[1].split(',')}); " \
+                "os.execvp(sys.argv[2], sys.argv[2:])"
+
+
+def parse_cpus(text: str) -> set[int]:
+    """`0` or `0,2`: the CPUs the apps run on. ValueError names what is wrong."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise ValueError("pinning needs os.sched_setaffinity (Linux)")
+    try:
+        cpus = {int(part) for part in text.split(",")}
+    except ValueError:
+        raise ValueError(f"{text!r} is not a comma-separated list of CPU numbers, e.g. 0 or 0,2") from None
+    available = os.sched_getaffinity(0)
+    if not cpus <= available or not available - cpus:
+        raise ValueError(f"CPUs {sorted(cpus)} must be among this process's {sorted(available)} and leave at "
+                         "least one for the driver, the stand-in and the trace server")
+    return cpus
+
+
+def keep_off(cpus: set[int]) -> None:
+    """This process, and every process it starts from now on (the stand-in, the trace server), leaves `cpus`
+    to the apps."""
+    os.sched_setaffinity(0, os.sched_getaffinity(0) - cpus)
+
+
+def pinned_argv(argv: list[str], cpus: set[int]) -> list[str]:
+    """`argv` run on `cpus` only: a tiny interpreter sets the affinity and execs it, so the server keeps its pid
+    and process group, and every process and thread it starts inherits the pinning."""
+    return [sys.executable, "-c", PIN_THEN_EXEC, ",".join(map(str, sorted(cpus))), *argv]

@@ -3,6 +3,8 @@ the demo's module fixture); nothing here or there times anything."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from benchmarks import concurrency, cpu, servers
@@ -76,3 +78,21 @@ def test_a_servers_cpu_counts_the_processes_it_started():
     finally:
         parent.communicate("", timeout=10)
     assert cpu.tree_cpu_seconds(parent.pid) is None  # ended: nothing to read, not a stale figure
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pins to CPUs (Linux, two or more)")
+def test_app_cpus_runs_the_server_on_those_cpus_and_refuses_a_choice_that_leaves_none(capsys):
+    import subprocess
+    import sys
+
+    first = min(os.sched_getaffinity(0))
+    show = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    printed = subprocess.run(cpu.pinned_argv(show, {first}), capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == f"[{first}]"
+    assert concurrency.parse_args(["--app-cpus", str(first)]).app_cpus == {first}
+    every = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    for wrong, says in ((every, "leave at least one"), ("zero", "not a comma-separated list")):
+        with pytest.raises(SystemExit) as stopped:
+            concurrency.parse_args(["--app-cpus", wrong])
+        assert stopped.value.code == 2 and says in capsys.readouterr().err
