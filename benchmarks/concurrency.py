@@ -45,8 +45,7 @@ REQUEST_TIMEOUT = 120.0
 # ---------------------------------------------------------------------------------------------------- driving
 
 
-async def drive(url: str, request: dict, concurrency: int, requests: int,
-                watched: dict[str, int] | None = None) -> dict:
+async def drive(url: str, request: dict, concurrency: int, requests: int, watched: dict[str, int]) -> dict:
     """C clients share N requests; per-request latency and errors, the wall time of the whole run, and where
     the CPU went from the end of the warm-up to the last answer (`watched`: the servers' pids by name).
 
@@ -91,12 +90,12 @@ async def drive(url: str, request: dict, concurrency: int, requests: int,
                     first_error = first_error or problem
 
     clients = [new_client() for _ in range(concurrency)]
-    before = cpu.read(watched or {})
+    before = cpu.read(watched)
     started = time.perf_counter()
     await asyncio.gather(*(client_loop(client) for client in clients))
     wall = time.perf_counter() - started
     return {"latencies": latencies, "errors": errors, "first_error": first_error, "wall": wall,
-            **cpu.spent(before, cpu.read(watched or {}), requests)}
+            **cpu.spent(before, cpu.read(watched), requests)}
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -100,7 +100,7 @@ def spent(before: Reading, after: Reading, requests: int) -> dict:
     other work), and how busy all cores were: `machine_busy` 1.0 means every core was busy all along."""
     def per_request(seconds: float) -> float:
         return round(1000 * seconds / requests, 2)
-    figures: dict = {name: None if before.trees[name] is None or after.trees.get(name) is None
+    figures: dict = {name: None if before.trees[name] is None or after.trees[name] is None
                      else per_request(after.trees[name] - before.trees[name]) for name in before.trees}
     figures["driver"] = per_request(after.driver - before.driver)
     if before.machine is None or after.machine is None:
